@@ -1,0 +1,1 @@
+"""Consumer: aggregates the subband events of each group, converts, and emits MS-ready events."""

@@ -1,0 +1,1 @@
+"""A local Apache Kafka (KRaft, single node, loopback) for development, tests and demos."""

@@ -1,0 +1,126 @@
+"""Typed settings: defaults < YAML config file < environment < command-line flags.
+
+Every service defines one model derived from :class:`ServiceSettings`. Environment
+variables use the prefix ``DSA110_`` and ``__`` between nested names, e.g.
+``DSA110_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. The reference table of every setting is
+in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka cluster (and, optionally, a Schema Registry)."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of brokers."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = Field(None, description="e.g. SCRAM-SHA-512 or PLAIN.")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = Field(None, description="CA bundle for TLS.")
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry URL; unset = deterministic local ids."
+    )
+    client_overrides: dict[str, str] = Field(
+        default_factory=dict, description="Extra librdkafka properties, passed through as is."
+    )
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka properties common to producers, consumers and admin clients."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            config["ssl.ca.location"] = str(self.ssl_ca_location)
+        config.update(self.client_overrides)
+        return config
+
+
+class TopicSettings(BaseModel):
+    """Topic names (DESIGN.md defaults)."""
+
+    subbands: str = "dsa110.subbands.v1"
+    ms_ready: str = "dsa110.ms-ready.v1"
+    dead_letter: str = "dsa110.dead-letter.v1"
+
+
+class ObservabilitySettings(BaseModel):
+    """Logs, health and metrics endpoints."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool | None = Field(None, description="None: JSON when stderr is not a TTY.")
+    metrics_port: int | None = Field(
+        None, description="Port for /metrics, /healthz and /readyz; None disables it."
+    )
+    metrics_host: str = "0.0.0.0"
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings model."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DSA110_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    observability: ObservabilitySettings = Field(
+        default_factory=ObservabilitySettings  # type: ignore[arg-type]
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: command-line flags (passed as init kwargs), environment, config file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("yaml_file"):
+            sources.append(YamlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(
+    model: type[SettingsT], config_file: Path | None = None, **overrides: Any
+) -> SettingsT:
+    """Build ``model`` from its defaults, a YAML file, the environment and ``overrides``.
+
+    ``overrides`` are the command-line flags the user actually gave (``None`` values are
+    dropped so that an absent flag does not hide a lower-priority source). Nested fields
+    are given as dictionaries, e.g. ``kafka={"bootstrap_servers": "h:9092"}``.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    cls: type[SettingsT] = model
+    if config_file is not None:
+        config = SettingsConfigDict(**{**model.model_config, "yaml_file": str(config_file)})
+        cls = type(model.__name__, (model,), {"model_config": config})
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return cls(**given)

@@ -1,0 +1,1 @@
+"""Producer: watches an ingest directory and publishes one event per complete subband file."""
