@@ -57,5 +57,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(status or 0)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m dsa110_stream.cli
     raise SystemExit(main())
