@@ -72,7 +72,9 @@ class SchemaVersion:
     @cached_property
     def parsed(self) -> dict[str, Any]:
         """The schema parsed by fastavro (each version with its own named-type table)."""
-        parsed: dict[str, Any] = parse_schema(copy.deepcopy(dict(self.definition)), {})
+        parsed = parse_schema(copy.deepcopy(dict(self.definition)), {})
+        if not isinstance(parsed, dict):
+            raise CatalogError(f"{self.path}: top-level schema must be a record")
         return parsed
 
     @property
@@ -224,7 +226,7 @@ def update_registry(catalog: SchemaCatalog, path: Path = REGISTRY_FILE) -> list[
             )
     document = {
         "compatibility": COMPATIBILITY,
-        "schema_id": "first 31 bits of sha256('<namespace>.<Name>/v<version>'), 0 -> 1",
+        "schema_id": "2**30 | (first 4 bytes of sha256('<namespace>.<Name>/v<version>') % 2**30)",
         "schemas": committed + added,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")

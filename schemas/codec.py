@@ -6,10 +6,10 @@ Wire format (as used by Confluent serializers and the Rubin alert stream)::
     bytes 1-4   schema id, big-endian signed 32-bit
     bytes 5-    Avro binary encoding of the record (no container, no schema)
 
-Producers always write the **latest** version of a schema. Readers decode with the
-writer's schema (found by id) and resolve to the latest version they know, so a
-consumer always sees records in the newest shape: fields added later get their
-defaults, unknown enum symbols become the enum default.
+Producers write the latest version of a schema (unless pinned, see EventCodec).
+Readers decode with the writer's schema (found by id) and resolve to the latest
+version they know, so a consumer always sees records in the newest shape: fields
+added later get their defaults, unknown enum symbols become the enum default.
 
 Schema ids come from the catalog (``schemas/registry.json``, deterministic) or, when a
 Schema Registry URL is configured, from the registry (subject = the record's full name,
@@ -112,6 +112,11 @@ class EventCodec:
     gives confluent-kafka's in-memory registry). ``registry_config`` adds client
     properties (e.g. ``basic.auth.user.info``); ``registry_client`` injects a ready client
     (tests share one mock registry between a producer's and a consumer's codec).
+
+    ``write_versions`` pins the version written per schema name (default: the latest).
+    Without a registry a reader can only decode versions it ships, so a new version is
+    rolled out in two steps: readers first (writers pinned to the old version), then
+    writers (see README, "Rolling out a new version").
     """
 
     def __init__(
@@ -121,8 +126,10 @@ class EventCodec:
         registry_config: Mapping[str, Any] | None = None,
         registry_client: SchemaRegistryClient | None = None,
         catalog: SchemaCatalog | None = None,
+        write_versions: Mapping[str, int] | None = None,
     ) -> None:
         self.catalog = catalog if catalog is not None else SchemaCatalog.load()
+        self._pinned = dict(write_versions or {})
         if registry_client is None and registry_url is not None:
             registry_client = _new_registry_client(registry_url, registry_config or {})
         self._registry = registry_client
@@ -134,29 +141,43 @@ class EventCodec:
         """Whether schema ids come from a Schema Registry."""
         return self._registry is not None
 
+    def write_version(self, schema_name: str) -> SchemaVersion:
+        """The version :meth:`encode` writes: the latest, unless pinned by ``write_versions``."""
+        pinned = self._pinned.get(schema_name)
+        if pinned is None:
+            return self.catalog.latest(schema_name)
+        versions = self.catalog.versions(schema_name)
+        if not 1 <= pinned <= len(versions):
+            raise KeyError(f"{schema_name} has no version {pinned}")
+        return versions[pinned - 1]
+
     def schema_id(self, schema_name: str) -> int:
-        """Id written in the wire header for the latest version of ``schema_name``."""
+        """Id written in the wire header for :meth:`write_version` of ``schema_name``."""
         cached = self._write_ids.get(schema_name)
         if cached is not None:
             return cached
-        latest = self.catalog.latest(schema_name)
-        schema_id = latest.local_id if self._registry is None else self._register(latest)
+        version = self.write_version(schema_name)
+        schema_id = version.local_id if self._registry is None else self._register(version)
         self._write_ids[schema_name] = schema_id
         return schema_id
 
     def encode(self, schema_name: str, record: Mapping[str, Any]) -> bytes:
-        """Serialize ``record`` with the latest version of ``schema_name``.
+        """Serialize ``record`` with :meth:`write_version` of ``schema_name``.
 
         Datetimes must be timezone-aware (naive ones are ambiguous and rejected); logical
         timestamp types keep milliseconds or microseconds as documented per field. Fields
         that have a default may be omitted; unknown fields are rejected.
         Raises :class:`InvalidEvent` when the record does not match the schema.
         """
-        version = self.catalog.latest(schema_name)
+        version = self.write_version(schema_name)
         _reject_naive_datetimes(record, schema_name)
         body = io.BytesIO()
         try:
             schemaless_writer(body, version.parsed, dict(record), strict_allow_default=True)
+            # fastavro does not check every value on write (e.g. uuid strings); reading the
+            # body back guarantees we never publish what our own consumers must dead-letter.
+            body.seek(0)
+            schemaless_reader(body, version.parsed, version.parsed)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise InvalidEvent(f"{schema_name} v{version.version}: {exc}") from exc
         return HEADER.pack(MAGIC_BYTE, self.schema_id(schema_name)) + body.getvalue()
@@ -209,12 +230,12 @@ class EventCodec:
             return cached
         version = self.catalog.by_local_id(schema_id)
         found: tuple[SchemaVersion, dict[str, Any]] | None = None
-        if self._registry is not None:
-            # The registry first; local ids (bit 30 set) still decode, so data written before
-            # a registry was introduced stays readable.
-            found = self._lookup_registry(schema_id)
-        if found is None and version is not None:
+        if version is not None:
+            # Local ids (bit 30 set) never meet registry ids, so data written before a
+            # registry was introduced stays readable without asking it.
             found = (version, version.parsed)
+        elif self._registry is not None:
+            found = self._lookup_registry(schema_id)
         if found is None:
             where = "the Schema Registry or the catalog" if self._registry else "the catalog"
             raise UnknownSchemaId(f"schema id {schema_id} is not in {where}")
@@ -257,11 +278,13 @@ class EventCodec:
         if registered.schema_type not in (None, "AVRO") or registered.schema_str is None:
             raise UnknownSchemaId(f"schema id {schema_id} is a {registered.schema_type} schema")
         definition = json.loads(registered.schema_str)
-        fullname = _fullname(definition)
+        fullname = _fullname(definition) if isinstance(definition, dict) else ""
         versions = self.catalog.by_fullname(fullname)
         if not versions:
             raise UnknownSchemaId(f"schema id {schema_id} is {fullname!r}, not a known event")
-        writer_schema: dict[str, Any] = parse_schema(definition, {})
+        writer_schema = parse_schema(definition, {})
+        if not isinstance(writer_schema, dict):
+            raise UnknownSchemaId(f"schema id {schema_id} is not a record schema")
         # Report the catalog version with the same canonical form, else the newest known:
         # a writer newer than this reader is still resolvable (full compatibility).
         canonical = {v.fingerprint: v for v in versions}

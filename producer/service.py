@@ -1,0 +1,573 @@
+"""The producer's main loop: rebuild state, bootstrap the directory, then follow it live.
+
+Single-threaded apart from the inotify observer, which only puts :class:`FileSignal` s on
+a queue. Every file goes through the same steps:
+
+1. *admission* (name, location): rejected files are dead-lettered at once;
+2. *pending*: checked until complete (:mod:`producer.completeness`), oldest first;
+3. *group*: the shared anchor clustering assigns the group id; a second file for the
+   same group and subband is dead-lettered as DUPLICATE_FILE;
+4. *publish*: asynchronous; the file counts as published when the broker confirms.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from converter.grouping import InvalidSubbandName, SubbandName, parse_subband_filename
+from dsa110_stream.endpoints import Health
+from producer.admission import Rejection, RejectReason, admit, relative_path
+from producer.completeness import (
+    Completeness,
+    CompletenessRules,
+    FileStat,
+    Observation,
+    Verdict,
+    judge,
+)
+from producer.events import (
+    ProducerIdentity,
+    dead_letter_event,
+    subband_file_event,
+)
+from producer.history import History, HistoryUnavailable, HistoryWindow, read_history
+from producer.metrics import ProducerMetrics
+from producer.publisher import DeliveryReport, Publisher, PublisherFatalError
+from producer.settings import ProducerSettings
+from producer.state import ProducerState, PublishedFile
+from producer.watcher import DirectoryWatcher, FileSignal, ScannedFile, scan_directory
+from schemas.codec import EventCodec
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+_PROGRESS_LOG_INTERVAL_S = 5.0
+_PRUNE_INTERVAL_S = 3600.0
+_RETRY_START_S = 5.0
+_LIVENESS_S = 60.0
+#: Files judged per loop turn, so that delivery reports and signals are served in between.
+_BATCH = 1000
+
+
+class ProducerStartupError(RuntimeError):
+    """The producer cannot start (bad directories); the message says what to fix."""
+
+
+@dataclass
+class _Candidate:
+    path: Path
+    relative_path: str
+    name: SubbandName
+    observation: Observation
+    due: float
+    bootstrap: bool
+
+
+@dataclass
+class _Bootstrap:
+    """Progress of publishing the files that were in the directory at start-up."""
+
+    total: int = 0
+    done: int = 0
+    last_log: float = 0.0
+    finished_logged: bool = False
+
+
+def history_window(
+    scanned: list[ScannedFile], now: datetime, lookback: timedelta
+) -> HistoryWindow:
+    """How far back to read the topics (see :mod:`producer.history`)."""
+    oldest_observation = now
+    oldest_mtime = now
+    for item in scanned:
+        try:
+            stamp = parse_subband_filename(item.path).timestamp
+        except InvalidSubbandName:
+            stamp = now
+        oldest_observation = min(oldest_observation, stamp)
+        if item.stat is not None:
+            mtime = datetime.fromtimestamp(item.stat.mtime_ns / 1e9, tz=UTC)
+            oldest_mtime = min(oldest_mtime, mtime)
+    return HistoryWindow(
+        subbands_since=oldest_observation - lookback,
+        dead_letters_since=oldest_mtime - lookback,
+    )
+
+
+def seed_state(history: History, settings: ProducerSettings) -> ProducerState:
+    """A fresh state holding what the topics say was already published or rejected."""
+    state = ProducerState(tolerance=settings.tolerance)
+    for published in history.published:
+        state.record_published(published)
+    for path in history.rejected_paths:
+        try:
+            state.record_rejected(relative_path(Path(path), settings.root))
+        except ValueError:
+            continue  # another producer's file, outside our data root
+    return state
+
+
+class ProducerService:
+    """One producer for one ingest directory; :meth:`run` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        *,
+        registry: CollectorRegistry = REGISTRY,
+        identity: ProducerIdentity | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = ProducerMetrics.create(registry)
+        self._identity = identity or ProducerIdentity.here()
+        self._stop = threading.Event()
+        self._signals: queue.SimpleQueue[FileSignal] = queue.SimpleQueue()
+        self._rules = CompletenessRules(settings.stable_seconds, settings.corrupt_after_seconds)
+        self._root_resolved = settings.root.resolve()
+        self._pending: dict[str, _Candidate] = {}
+        self._heap: list[tuple[float, datetime, str]] = []
+        self._bootstrap = _Bootstrap()
+        self._ignored_at_start: set[str] = set()
+        self._state = ProducerState(tolerance=settings.tolerance)
+        self._publisher: Publisher | None = None
+        self._ready = False
+        self._heartbeat = time.monotonic()
+        self._fatal: str | None = None
+        self._last_publish: float | None = None
+
+    # -- control ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop watching, flush and return (thread- and signal-safe)."""
+        self._stop.set()
+
+    def health(self) -> Health:
+        """Liveness: the loop turns. Readiness: state rebuilt and the directory watched."""
+        live = self._fatal is None and time.monotonic() - self._heartbeat < _LIVENESS_S
+        detail = {
+            "input_dir": str(self.settings.input_dir),
+            "pending_files": len(self._pending),
+            "awaiting_delivery": self._publisher.outstanding if self._publisher else 0,
+            "bootstrap": f"{self._bootstrap.done} of {self._bootstrap.total}",
+            "last_publish_unix": self._last_publish,
+        }
+        if self._fatal:
+            detail["fatal"] = self._fatal
+        return Health(live=live, ready=self._ready and live, detail=detail)
+
+    # -- main loop -------------------------------------------------------------------------
+
+    def run(self, once: bool = False) -> int:
+        """Publish until stopped (or, with ``once``, until the start-up files are settled).
+
+        Returns 0 when every event handed to Kafka was confirmed, 1 when some were not
+        (they are published again at the next start), 2 on a fatal Kafka client error.
+        """
+        self._check_directories()
+        codec = EventCodec(self.settings.kafka.schema_registry_url)
+        client_config = self.settings.kafka.client_config()
+        if self.settings.create_topics:
+            self._retry_until_stopped("create topics", self._ensure_topics)
+        publisher = Publisher(client_config, codec, linger_ms=self.settings.linger_ms)
+        self._publisher = publisher
+        watcher = None
+        if self.settings.watch_mode == "inotify" and not once:
+            # Watch before listing, so that no file slips between the scan and the watch.
+            watcher = DirectoryWatcher(self.settings.input_dir, self._signals)
+            watcher.start()
+        try:
+            scanned = scan_directory(self.settings.input_dir)
+            window = history_window(
+                scanned, datetime.now(UTC), self.settings.history_lookback
+            )
+            history = self._retry_until_stopped(
+                "read the topics' history",
+                lambda: read_history(client_config, self.settings.topics, codec, window),
+            )
+            if history is None:  # stopped before the broker answered
+                return 0
+            self._state = seed_state(history, self.settings)
+            log.info("state rebuilt from the topics", events_read=history.events_read,
+                     published_files=self._state.n_published,
+                     rejected_files=self._state.n_rejected,
+                     anchors=len(self._state.clusterer.anchors),
+                     undecodable=history.undecodable,
+                     subbands_since=window.subbands_since.isoformat(),
+                     dead_letters_since=window.dead_letters_since.isoformat())
+            self._start_bootstrap(scanned)
+            self._ready = True
+            self._loop(publisher, once)
+        except PublisherFatalError as exc:
+            self._fatal = str(exc)
+            log.error("stopping on a fatal Kafka error", error=str(exc))
+            return 2
+        finally:
+            self._ready = False
+            if watcher is not None:
+                watcher.stop()
+        return self._shutdown(publisher)
+
+    def _loop(self, publisher: Publisher, once: bool) -> None:
+        scan_interval = (
+            self.settings.poll_seconds
+            if self.settings.watch_mode == "poll"
+            else self.settings.rescan_seconds
+        )
+        next_scan = time.monotonic() + scan_interval
+        last_prune = time.monotonic()
+        while not self._stop.is_set():
+            self._heartbeat = time.monotonic()
+            self._take_signals(self._wait_seconds())
+            if not publisher.backlogged:
+                self._judge_due(publisher)
+            publisher.service(0)
+            now = time.monotonic()
+            if not once and now >= next_scan:
+                prune = now - last_prune >= _PRUNE_INTERVAL_S
+                self._rescan(prune)
+                last_prune = now if prune else last_prune
+                next_scan = now + scan_interval
+            self._update_gauges(publisher)
+            self._log_bootstrap_progress()
+            if once and not self._pending and publisher.outstanding == 0:
+                break
+
+    def _shutdown(self, publisher: Publisher) -> int:
+        outstanding = publisher.outstanding
+        if outstanding:
+            log.info("waiting for the broker to confirm events", outstanding=outstanding,
+                     timeout_s=self.settings.shutdown_timeout_seconds)
+        try:
+            remaining = publisher.flush(self.settings.shutdown_timeout_seconds)
+        except PublisherFatalError as exc:
+            log.error("fatal Kafka error while flushing", error=str(exc))
+            return 2
+        if remaining:
+            log.error("stopped with events the broker has not confirmed; their files will be "
+                      "published again at the next start", unconfirmed=remaining)
+            return 1
+        log.info("producer stopped", published_files=self._state.n_published,
+                 rejected_files=self._state.n_rejected)
+        return 0
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def _check_directories(self) -> None:
+        input_dir = self.settings.input_dir
+        if not input_dir.is_dir():
+            raise ProducerStartupError(f"input directory {input_dir} does not exist")
+        if not input_dir.resolve().is_relative_to(self._root_resolved):
+            raise ProducerStartupError(
+                f"input directory {input_dir} is not inside the data root "
+                f"{self.settings.root}: set --data-root to a directory containing it"
+            )
+        try:
+            relative_path(input_dir / "x", self.settings.root)
+        except ValueError as exc:
+            raise ProducerStartupError(
+                f"input directory {input_dir} must be given under the data root path "
+                f"{self.settings.root} (not only resolve into it)"
+            ) from exc
+
+    def _ensure_topics(self) -> bool:
+        from schemas.topics import ensure_topics
+
+        layout = self.settings.layout
+        statuses = ensure_topics(
+            self.settings.kafka.client_config(),
+            self.settings.topics,
+            layout.partitions,
+            layout.replication_factor,
+            min_insync_replicas=layout.min_insync_replicas,
+        )
+        for status in statuses:
+            if status.created:
+                log.info("created topic", topic=status.spec.name)
+            elif status.differences:
+                log.warning("topic differs from its spec (see `dsa110-stream topics`)",
+                            topic=status.spec.name, differences=list(status.differences))
+        return True
+
+    def _retry_until_stopped(self, what: str, attempt: Callable[[], T]) -> T | None:
+        from confluent_kafka import KafkaException
+
+        delay = _RETRY_START_S
+        while not self._stop.is_set():
+            self._heartbeat = time.monotonic()
+            try:
+                return attempt()
+            except (KafkaException, HistoryUnavailable) as exc:
+                log.warning(f"cannot {what} yet; retrying", error=str(exc), retry_in_s=delay)
+            self._stop.wait(delay)
+            delay = min(delay * 2, 60.0)
+        return None
+
+    def _start_bootstrap(self, scanned: list[ScannedFile]) -> None:
+        now = time.monotonic()
+        if not self.settings.bootstrap:
+            self._ignored_at_start = {
+                relative_path(item.path, self.settings.root) for item in scanned
+            }
+            log.info("bootstrap disabled: files already in the directory are ignored",
+                     files=len(self._ignored_at_start))
+            return
+        for item in sorted(scanned, key=lambda s: s.path.name):
+            self._consider(item.path, item.stat, closed=False, now=now, bootstrap=True)
+        self.metrics.bootstrap_total.set(self._bootstrap.total)
+        log.info("bootstrap: publishing the files already in the directory, oldest first",
+                 files_in_directory=len(scanned), to_publish=self._bootstrap.total,
+                 already_published_or_rejected=len(scanned) - self._bootstrap.total)
+
+    # -- candidates -------------------------------------------------------------------------
+
+    def _take_signals(self, timeout: float) -> None:
+        try:
+            signal = self._signals.get(timeout=timeout)
+        except queue.Empty:
+            return
+        now = time.monotonic()
+        while True:
+            self._consider(signal.path, None, closed=signal.closed, now=now, bootstrap=False)
+            try:
+                signal = self._signals.get_nowait()
+            except queue.Empty:
+                return
+
+    def _rescan(self, prune: bool) -> None:
+        now = time.monotonic()
+        scanned = scan_directory(self.settings.input_dir)
+        for item in scanned:
+            self._consider(item.path, item.stat, closed=False, now=now, bootstrap=False)
+        if prune:
+            present = {relative_path(item.path, self.settings.root) for item in scanned}
+            horizon = history_window(
+                scanned, datetime.now(UTC), self.settings.history_lookback
+            ).subbands_since
+            self._state.forget_before(horizon, present)
+
+    def _consider(
+        self, path: Path, stat: FileStat | None, *, closed: bool, now: float, bootstrap: bool
+    ) -> None:
+        """First look at a file (or a new signal about one already waiting)."""
+        rel = relative_path(path, self.settings.root)
+        if self._state.is_published(rel):
+            if closed:
+                log.warning("file written again after it was published; not published again "
+                            "(give it a new name to publish it)", path=str(path))
+            return
+        if self._state.is_rejected(rel):
+            if not closed:
+                return
+            log.info("rejected file was written again; checking it afresh", path=str(path))
+            self._state.forget_rejection(rel)
+        if rel in self._ignored_at_start:
+            return
+        waiting = self._pending.get(rel)
+        if waiting is not None:
+            if closed:
+                self._observe(waiting, now, closed=True)
+            return
+        if bootstrap:
+            self._bootstrap.total += 1
+        self.metrics.files_seen.inc()
+        admitted = admit(path, self._root_resolved, datetime.now(UTC),
+                         timedelta(seconds=self.settings.max_future_seconds))
+        if isinstance(admitted, Rejection):
+            self._reject(path, rel, admitted, bootstrap=bootstrap)
+            return
+        if stat is None:
+            try:
+                stat = FileStat.of(path)
+            except FileNotFoundError:
+                self._settle_bootstrap(bootstrap)
+                return
+        candidate = _Candidate(path, rel, admitted, Observation(stat, now, closed), now, bootstrap)
+        self._pending[rel] = candidate
+        heapq.heappush(self._heap, (now, admitted.timestamp, rel))
+
+    def _observe(self, candidate: _Candidate, now: float, *, closed: bool) -> None:
+        try:
+            stat = FileStat.of(candidate.path)
+        except FileNotFoundError:
+            return  # judged VANISHED at its next check
+        candidate.observation = Observation(stat, now, closed)
+        self._schedule(candidate, now)
+
+    def _schedule(self, candidate: _Candidate, due: float) -> None:
+        candidate.due = due
+        heapq.heappush(self._heap, (due, candidate.name.timestamp, candidate.relative_path))
+
+    def _wait_seconds(self) -> float:
+        if not self._heap:
+            return 0.25
+        return min(max(self._heap[0][0] - time.monotonic(), 0.0), 0.25)
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _judge_due(self, publisher: Publisher) -> None:
+        judged = 0
+        while self._heap and judged < _BATCH and not publisher.backlogged:
+            due, _, rel = self._heap[0]
+            now = time.monotonic()
+            if due > now:
+                return
+            heapq.heappop(self._heap)
+            candidate = self._pending.get(rel)
+            if candidate is None or candidate.due != due:
+                continue  # superseded by a later schedule
+            judged += 1
+            verdict = judge(candidate.path, candidate.observation, self._rules, now, time.time())
+            self._act(candidate, verdict, publisher, now)
+
+    def _act(
+        self, candidate: _Candidate, verdict: Verdict, publisher: Publisher, now: float
+    ) -> None:
+        path = candidate.path
+        if verdict.completeness is Completeness.VANISHED:
+            del self._pending[candidate.relative_path]
+            log.info("file vanished before it was complete", path=str(path))
+            self._settle_bootstrap(candidate.bootstrap)
+        elif verdict.completeness is Completeness.NOT_YET:
+            assert verdict.observation is not None
+            candidate.observation = verdict.observation
+            self._schedule(candidate, now + self._recheck_delay(verdict.observation, now))
+        elif verdict.completeness is Completeness.CORRUPT:
+            del self._pending[candidate.relative_path]
+            rejection = Rejection(RejectReason.CORRUPT_FILE, f"{path}: {verdict.reason}")
+            self._reject(path, candidate.relative_path, rejection, bootstrap=candidate.bootstrap)
+        else:
+            del self._pending[candidate.relative_path]
+            self._publish(candidate, verdict, publisher)
+
+    def _recheck_delay(self, observation: Observation, now: float) -> float:
+        """Next look: when the file would become stable, else after a short while."""
+        stable = self.settings.stable_seconds
+        by_wall = stable - (time.time() - observation.stat.mtime_ns / 1e9)
+        by_watch = observation.seen_at + stable - now
+        until_stable = min(by_wall, by_watch)
+        if until_stable > 0:
+            return max(until_stable, 0.05)
+        return min(max(stable / 2, 0.5), 10.0)
+
+    def _publish(self, candidate: _Candidate, verdict: Verdict, publisher: Publisher) -> None:
+        assert verdict.header is not None and verdict.observation is not None
+        name = candidate.name
+        group_id, owner = self._state.assign(candidate.relative_path, name)
+        if owner is not None:
+            rejection = Rejection(
+                RejectReason.DUPLICATE_FILE,
+                f"{candidate.path}: group {group_id} already has subband {name.subband:02d} "
+                f"from {owner}",
+            )
+            self._reject(candidate.path, candidate.relative_path, rejection,
+                         bootstrap=candidate.bootstrap, group_id=group_id)
+            return
+        event = subband_file_event(
+            path=candidate.path,
+            relative_path=candidate.relative_path,
+            group_id=group_id,
+            subband=name.subband,
+            filename_timestamp=name.timestamp,
+            stat=verdict.observation.stat,
+            header=verdict.header,
+            identity=self._identity,
+            detected_at=datetime.now(UTC),
+        )
+        self._state.record_published(
+            PublishedFile(candidate.relative_path, group_id, name.subband, name.timestamp)
+        )
+        log.debug("publishing", group_id=group_id, subband=name.subband, path=str(candidate.path))
+        publisher.send(
+            self.settings.topics.subbands,
+            event,
+            lambda report: self._on_subband_delivery(report, candidate),
+        )
+
+    def _on_subband_delivery(self, report: DeliveryReport, candidate: _Candidate) -> None:
+        if report.error is None:
+            self.metrics.files_published.inc()
+            self.metrics.publish_latency.observe(report.latency_seconds)
+            self._last_publish = time.time()
+            self.metrics.last_publish.set(self._last_publish)
+            log.info("published", group_id=report.event.key, subband=candidate.name.subband,
+                     path=str(candidate.path), partition=report.partition, offset=report.offset)
+            self._settle_bootstrap(candidate.bootstrap)
+            return
+        self._state.release(candidate.relative_path)
+        rejection = Rejection(
+            RejectReason.OUT_OF_RANGE,
+            f"{candidate.path}: the broker refused its event ({report.error}); is the "
+            "observation time outside the range the subbands topic accepts "
+            "(message.timestamp.before/after.max.ms)? Convert such files in batch mode.",
+        )
+        self._reject(candidate.path, candidate.relative_path, rejection,
+                     bootstrap=candidate.bootstrap, group_id=str(report.event.key))
+
+    def _reject(
+        self,
+        path: Path,
+        rel: str,
+        rejection: Rejection,
+        *,
+        bootstrap: bool,
+        group_id: str | None = None,
+    ) -> None:
+        assert self._publisher is not None
+        self._state.record_rejected(rel)
+        log.warning("file rejected", reason=rejection.reason.value, path=str(path),
+                    message=rejection.message, group_id=group_id)
+        event = dead_letter_event(rejection=rejection, path=path, identity=self._identity,
+                                  failed_at=datetime.now(UTC), group_id=group_id)
+        self._publisher.send(
+            self.settings.topics.dead_letter,
+            event,
+            lambda report: self._on_dead_letter_delivery(report, rejection, bootstrap),
+        )
+
+    def _on_dead_letter_delivery(
+        self, report: DeliveryReport, rejection: Rejection, bootstrap: bool
+    ) -> None:
+        if report.error is None:
+            self.metrics.files_rejected.labels(reason=rejection.reason.value).inc()
+        else:
+            log.error("the broker refused a dead letter; the rejection is only in this log",
+                      reason=rejection.reason.value, message=rejection.message,
+                      error=report.error)
+        self._settle_bootstrap(bootstrap)
+
+    # -- progress ---------------------------------------------------------------------------
+
+    def _settle_bootstrap(self, bootstrap: bool) -> None:
+        if bootstrap:
+            self._bootstrap.done += 1
+            self.metrics.bootstrap_done.set(self._bootstrap.done)
+
+    def _log_bootstrap_progress(self) -> None:
+        progress = self._bootstrap
+        if progress.finished_logged or progress.total == 0:
+            return
+        now = time.monotonic()
+        if progress.done >= progress.total:
+            progress.finished_logged = True
+            log.info(f"bootstrap: {progress.done} of {progress.total} files settled; done",
+                     published_files=self._state.n_published)
+        elif now - progress.last_log >= _PROGRESS_LOG_INTERVAL_S:
+            progress.last_log = now
+            log.info(f"bootstrap: {progress.done} of {progress.total} files settled",
+                     pending=len(self._pending))
+
+    def _update_gauges(self, publisher: Publisher) -> None:
+        self.metrics.pending_files.set(len(self._pending))
+        self.metrics.awaiting_delivery.set(publisher.outstanding)
+
