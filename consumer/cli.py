@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--instance-id", help="stable, unique name of this instance (default: host name)"
     )
+    parser.add_argument(
+        "--static-membership", action="store_true",
+        help="use the instance id as group.instance.id: a restarted pod gets its partitions "
+        "back without a rebalance (StatefulSet)",
+    )
     parser.add_argument("--data-root", type=Path, help="this consumer's mount of the ingest volume")
     parser.add_argument("--output-dir", type=Path, help="where <group_id>.ms are written")
     parser.add_argument("--scratch-dir", type=Path, help="scratch on the output filesystem")
@@ -82,6 +87,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "group_timeout_s": args.group_timeout,
         "exactly_once": False if args.no_exactly_once else None,
         "force": True if args.force else None,
+        "static_membership": True if args.static_membership else None,
     }
     if args.bootstrap_servers:
         overrides["kafka"] = {"bootstrap_servers": args.bootstrap_servers}

@@ -676,7 +676,7 @@ class ConsumerService:
             "group finished",
             group_id=group.group_id,
             outcome=outcome,
-            event=group.finish.schema_name,
+            emitted=group.finish.schema_name,
             event_id=group.finish.event_id,
         )
 
@@ -827,7 +827,10 @@ class ConsumerService:
         if self._reader is not None:
             self._reader.close()
         if self._pool is not None:
-            self._pool.abandon()
+            if self._pool.running:
+                self._pool.abandon()
+            else:
+                self._pool.close()
 
 
 def _source(message: Message) -> SourceMessage:

@@ -62,12 +62,19 @@ Outcome = Any
 
 def convert_in_worker(job: ConversionJob) -> Outcome:
     """Worker entry point: convert one group; returns its result or a :class:`ConversionFailure`."""
-    from converter import ConversionError, ConversionOptions, InputValidationError, convert_group
-
     if job.kill_consumer_after_s is not None:
         from consumer.crashpoints import kill_later
 
         kill_later(os.getppid(), job.kill_consumer_after_s)
+    try:
+        from converter import (
+            ConversionError,
+            ConversionOptions,
+            InputValidationError,
+            convert_group,
+        )
+    except ImportError as exc:  # a broken installation: no retry can fix it
+        return _failure(exc, transient=False)
     options = ConversionOptions(
         antenna_positions=job.antenna_positions,
         imaging_columns=job.imaging_columns,
@@ -195,9 +202,13 @@ class WorkerPool:
         """Kill running conversions (their groups are redone by the next owner)."""
         import psutil
 
-        for child in psutil.Process().children(recursive=True):
+        # ProcessPoolExecutor has no public way to kill its workers; they are this
+        # process's children started by multiprocessing's spawn_main (the resource
+        # tracker, also a child, is left alone).
+        for child in psutil.Process().children():
             try:
-                child.kill()
+                if any("spawn_main" in part for part in child.cmdline()):
+                    child.kill()
             except psutil.NoSuchProcess:
                 continue
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "schemas.cli",
     "producer.cli",
     "consumer.cli",
+    "operations.cli",
     "dsa110_stream.demo",
 )
 

@@ -26,10 +26,14 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Comma-separated host:port list of brokers."
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="librdkafka security.protocol."
+    )
     sasl_mechanism: str | None = Field(None, description="e.g. SCRAM-SHA-512 or PLAIN.")
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(
+        None, description="SASL password; from a Kubernetes Secret, never logged."
+    )
     ssl_ca_location: Path | None = Field(None, description="CA bundle for TLS.")
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry URL; unset = deterministic local ids."
@@ -59,20 +63,24 @@ class KafkaSettings(BaseModel):
 class TopicSettings(BaseModel):
     """Topic names (DESIGN.md defaults)."""
 
-    subbands: str = "dsa110.subbands.v1"
-    ms_ready: str = "dsa110.ms-ready.v1"
-    dead_letter: str = "dsa110.dead-letter.v1"
+    subbands: str = Field("dsa110.subbands.v1", description="One event per subband file.")
+    ms_ready: str = Field("dsa110.ms-ready.v1", description="One event per finished MS.")
+    dead_letter: str = Field(
+        "dsa110.dead-letter.v1", description="Rejected files, undecodable events, failed groups."
+    )
 
 
 class ObservabilitySettings(BaseModel):
     """Logs, health and metrics endpoints."""
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged."
+    )
     log_json: bool | None = Field(None, description="None: JSON when stderr is not a TTY.")
     metrics_port: int | None = Field(
         None, description="Port for /metrics, /healthz and /readyz; None disables it."
     )
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = Field("0.0.0.0", description="Interface the endpoints listen on.")
 
 
 class ServiceSettings(BaseSettings):
@@ -83,7 +91,7 @@ class ServiceSettings(BaseSettings):
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    topics: TopicSettings = Field(default_factory=TopicSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)  # type: ignore[arg-type]
     observability: ObservabilitySettings = Field(
         default_factory=ObservabilitySettings  # type: ignore[arg-type]
     )

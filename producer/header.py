@@ -142,14 +142,14 @@ def _summarise(file_id: h5py.h5f.FileID) -> HeaderSummary:
 def _group(parent: h5py.h5g.GroupID | h5py.h5f.FileID, name: str) -> h5py.h5g.GroupID:
     try:
         return h5py.h5g.open(parent, name.encode())
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:  # h5py raises either, depending on the cause
         raise HeaderProblem(f"no HDF5 group {name!r}") from exc
 
 
 def _dataset(group: h5py.h5g.GroupID, where: str, name: str) -> h5py.h5d.DatasetID:
     try:
         return h5py.h5d.open(group, name.encode())
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         raise HeaderProblem(f"missing {where}/{name}") from exc
 
 
@@ -188,7 +188,7 @@ def _pointing_dec(header: h5py.h5g.GroupID) -> float | None:
     try:
         extra = h5py.h5g.open(header, b"extra_keywords")
         dataset = h5py.h5d.open(extra, b"phase_center_dec")
-    except KeyError:
+    except (KeyError, ValueError):
         return None
     if dataset.shape != () or dataset.dtype.kind not in "fiu":
         return None

@@ -62,8 +62,8 @@ class History:
     """What the topics say this producer (or its predecessors) already did."""
 
     published: list[PublishedFile] = field(default_factory=list)
-    #: ``path`` of the producer's own dead letters (absolute, as the producer saw them).
-    rejected_paths: list[str] = field(default_factory=list)
+    #: ``(path, reason)`` of the producer's own dead letters (path absolute, as it saw it).
+    rejected: list[tuple[str, str]] = field(default_factory=list)
     events_read: int = 0
     undecodable: int = 0
 
@@ -134,7 +134,7 @@ def _take_dead_letter(codec: EventCodec, message: Message, history: History) -> 
         and record.get("source_topic") is None
         and record.get("path") is not None
     ):
-        history.rejected_paths.append(record["path"])
+        history.rejected.append((record["path"], record["reason"]))
 
 
 def _decode(

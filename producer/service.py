@@ -54,7 +54,7 @@ T = TypeVar("T")
 
 _PROGRESS_LOG_INTERVAL_S = 5.0
 _PRUNE_INTERVAL_S = 3600.0
-_RETRY_START_S = 5.0
+_RETRY_START_S = 1.0
 _LIVENESS_S = 60.0
 #: Files judged per loop turn, so that delivery reports and signals are served in between.
 _BATCH = 1000
@@ -110,9 +110,9 @@ def seed_state(history: History, settings: ProducerSettings) -> ProducerState:
     state = ProducerState(tolerance=settings.tolerance)
     for published in history.published:
         state.record_published(published)
-    for path in history.rejected_paths:
+    for path, reason in history.rejected:
         try:
-            state.record_rejected(relative_path(Path(path), settings.root))
+            state.record_rejected(relative_path(Path(path), settings.root), reason)
         except ValueError:
             continue  # another producer's file, outside our data root
     return state
@@ -366,10 +366,12 @@ class ProducerService:
                 log.warning("file written again after it was published; not published again "
                             "(give it a new name to publish it)", path=str(path))
             return
-        if self._state.is_rejected(rel):
-            if not closed:
+        rejected_for = self._state.rejection_reason(rel)
+        if rejected_for is not None:
+            # Only content can be fixed by writing the file again; a name or place cannot.
+            if not (closed and rejected_for == RejectReason.CORRUPT_FILE.value):
                 return
-            log.info("rejected file was written again; checking it afresh", path=str(path))
+            log.info("corrupt file was written again; checking it afresh", path=str(path))
             self._state.forget_rejection(rel)
         if rel in self._ignored_at_start:
             return
@@ -524,7 +526,7 @@ class ProducerService:
         group_id: str | None = None,
     ) -> None:
         assert self._publisher is not None
-        self._state.record_rejected(rel)
+        self._state.record_rejected(rel, rejection.reason.value)
         log.warning("file rejected", reason=rejection.reason.value, path=str(path),
                     message=rejection.message, group_id=group_id)
         event = dead_letter_event(rejection=rejection, path=path, identity=self._identity,

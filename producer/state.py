@@ -33,7 +33,8 @@ class ProducerState:
     clusterer: GroupClusterer = field(init=False)
     _published: dict[str, PublishedFile] = field(default_factory=dict)
     _slots: dict[tuple[str, int], str] = field(default_factory=dict)
-    _rejected: set[str] = field(default_factory=set)
+    #: Rejected relative paths, with the reason (a RejectReason value).
+    _rejected: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.clusterer = GroupClusterer(tolerance=self.tolerance)
@@ -61,12 +62,15 @@ class ProducerState:
             if self._slots.get(slot) == relative_path:
                 del self._slots[slot]
 
-    def record_rejected(self, relative_path: str) -> None:
-        self._rejected.add(relative_path)
+    def record_rejected(self, relative_path: str, reason: str) -> None:
+        self._rejected[relative_path] = reason
+
+    def rejection_reason(self, relative_path: str) -> str | None:
+        return self._rejected.get(relative_path)
 
     def forget_rejection(self, relative_path: str) -> None:
         """A rejected file was written again: judge it afresh."""
-        self._rejected.discard(relative_path)
+        self._rejected.pop(relative_path, None)
 
     def is_published(self, relative_path: str) -> bool:
         return relative_path in self._published
@@ -92,7 +96,7 @@ class ProducerState:
             if self._slots.get((published.group_id, published.subband)) == published.relative_path:
                 del self._slots[(published.group_id, published.subband)]
         self.clusterer.forget_before(horizon)
-        self._rejected &= present
+        self._rejected = {p: r for p, r in self._rejected.items() if p in present}
 
     @property
     def n_published(self) -> int:

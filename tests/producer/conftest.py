@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from simulator import SimulationResult
+from tests.producer.helpers import simulate_into, small_config
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _offline_iers() -> Iterator[None]:
@@ -22,3 +25,11 @@ def _offline_iers() -> Iterator[None]:
         iers.conf.set_temp("iers_degraded_accuracy", "warn"),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def small_dump(tmp_path_factory: pytest.TempPathFactory, _offline_iers: None) -> SimulationResult:
+    """One simulated dump with subbands 0 and 15 (read-only: copy before changing)."""
+    return simulate_into(
+        tmp_path_factory.mktemp("small-dump") / "sim", small_config(subbands=(0, 15))
+    )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from dsa110_stream.settings import TopicSettings
@@ -22,6 +22,10 @@ from schemas.codec import EventCodec
 from simulator import SimulationConfig, SimulationResult, simulate
 
 
+#: 24 integrations of 12.884902 s.
+DUMP_SECONDS = 24 * 12.884902
+
+
 def recent_start(hours_ago: float = 6.0) -> datetime:
     """A dump start a few hours ago, on a whole minute (well inside the topic's window)."""
     start = datetime.now(UTC) - timedelta(hours=hours_ago)
@@ -29,8 +33,19 @@ def recent_start(hours_ago: float = 6.0) -> datetime:
 
 
 def small_config(**overrides: Any) -> SimulationConfig:
-    """4 antennas, 4 integrations: files of ~70 kB that still have the correlator layout."""
-    values: dict[str, Any] = {"n_antennas": 4, "n_times": 4, "start": recent_start(), "seed": 7}
+    """4 antennas, 4 integrations: files of ~70 kB with the correlator layout.
+
+    The integrations are stretched so that dumps keep the real ~309 s cadence, which the
+    grouping rule depends on.
+    """
+    n_times = overrides.get("n_times", 4)
+    values: dict[str, Any] = {
+        "n_antennas": 4,
+        "n_times": n_times,
+        "integration_time_s": DUMP_SECONDS / n_times,
+        "start": recent_start(),
+        "seed": 7,
+    }
     values.update(overrides)
     return SimulationConfig(**values)
 
@@ -105,7 +120,21 @@ class Event:
 
 
 def read_events(bootstrap: str, topic: str) -> list[Event]:
-    """Every event in ``topic`` now, decoded, in (partition, offset) order."""
+    """Every event in ``topic`` now, decoded, in (partition, offset) order.
+
+    Retries the broker's transient answers (a new topic's leaders are being elected).
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return _read_events_once(bootstrap, topic)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _read_events_once(bootstrap: str, topic: str) -> list[Event]:
     codec = EventCodec()
     consumer = Consumer({
         "bootstrap.servers": bootstrap,

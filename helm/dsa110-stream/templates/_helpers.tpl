@@ -68,6 +68,9 @@ Secrets never go in here: the SASL password comes from the Secret through the en
 */}}
 {{- define "dsa110.commonSettings" -}}
 {{- $k := .Values.kafka -}}
+{{- if and (hasPrefix "SASL_" $k.securityProtocol) (not (and $k.saslMechanism $k.saslUsername (include "dsa110.hasSaslPassword" .))) -}}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.saslMechanism, kafka.saslUsername and a password (kafka.saslPassword, or kafka.existingSecret holding it under kafka.secretKeys.saslPassword)" $k.securityProtocol) -}}
+{{- end -}}
 {{- $kafka := dict "bootstrap_servers" $k.bootstrapServers "security_protocol" $k.securityProtocol -}}
 {{- with $k.saslMechanism }}{{ $_ := set $kafka "sasl_mechanism" . }}{{ end -}}
 {{- if include "dsa110.hasTlsCa" . }}{{ $_ := set $kafka "ssl_ca_location" (include "dsa110.tlsCaPath" .) }}{{ end -}}
@@ -129,9 +132,10 @@ Argument: (dict "root" $ "instance" $instance).
 {{- toYaml (mergeOverwrite $settings $fixed) -}}
 {{- end -}}
 
-{{/* The topics command's settings file. */}}
+{{/* The topics command's settings file (a one-shot command: no endpoint server). */}}
 {{- define "dsa110.topicsSettings" -}}
 {{- $fixed := fromYaml (include "dsa110.commonSettings" .) -}}
+{{- $_ := unset $fixed.observability "metrics_port" -}}
 {{- $_ := set $fixed "layout" (fromYaml (include "dsa110.layout" .)) -}}
 {{- toYaml $fixed -}}
 {{- end -}}

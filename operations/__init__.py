@@ -1,0 +1,1 @@
+"""Operator commands: ``status`` (what is the consumer doing?) and ``replay`` (offset resets)."""

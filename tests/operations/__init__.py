@@ -1,0 +1,1 @@
+"""Tests of the operator commands (status, replay) against the real broker."""
