@@ -684,6 +684,8 @@ class ConsumerService:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._reader is not None
+        if not partitions:  # a cooperative rebalance that gave this member nothing new
+            return
         committed = consumer.committed(partitions, timeout=self.settings.finished_read_timeout_s)
         for tp in committed:
             start = tp.offset if tp.offset >= 0 else None

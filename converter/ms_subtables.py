@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from casacore import tables
-from pyuvdata.utils.pol import POL_AIPS2CASA_DICT
+from pyuvdata.utils.io.ms import POL_AIPS2CASA_DICT
 
 from converter.telescope import TELESCOPE_NAME
 

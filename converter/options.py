@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,7 @@ class ConversionResult:
     input_files: tuple[InputFile, ...]
     reused: bool
     software_version: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    ms_bytes: int
 
     def record(self) -> dict[str, Any]:
         """JSON form (the manifest stores it, and :meth:`from_record` reads it back)."""
@@ -135,7 +135,7 @@ class ConversionResult:
             "stage_seconds": dict(self.stage_seconds),
             "input_files": [f.record() for f in self.input_files],
             "software_version": self.software_version,
-            "extra": dict(self.extra),
+            "ms_bytes": self.ms_bytes,
         }
 
     @classmethod
@@ -164,5 +164,5 @@ class ConversionResult:
             ),
             reused=reused,
             software_version=record["software_version"],
-            extra=dict(record.get("extra", {})),
+            ms_bytes=int(record["ms_bytes"]),
         )

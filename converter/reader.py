@@ -3,12 +3,14 @@
 The correlator creates its datasets resizable with h5py's automatic chunking, which for
 (Nblts, 1, 48, 2) complex64 gives 12 KB chunks of (128, 1, 12, 1): ~18,000 chunks per
 file. HDF5 spends ~25 µs on each chunk it reads (measured: 0.25–0.35 s per visdata
-dataset with the page cache warm, ~6 s per dump), which alone would cost more than the
-whole disk budget of a conversion. So this module asks HDF5 (through h5py) only *where*
-the chunks are (``chunk_iter``, ~3 µs per chunk, once per file) and then reads their
-bytes itself with ``os.preadv`` straight into a chunk-ordered buffer, one system call per
-run of adjacent chunks (the correlator appends whole integrations, so runs are long),
-without holding the GIL. A single numpy copy rearranges the buffer into rows.
+dataset with the page cache warm, ~6 s per dump), more than the whole disk budget of a
+conversion. So this module asks HDF5 (through h5py) only *where* the chunks are
+(``chunk_iter``, ~3 µs per chunk, once per file) and reads their bytes itself with
+``os.preadv``, one system call per run of chunks that are adjacent both in the chunk
+grid and in the file (the correlator appends whole integrations, so runs are long),
+without holding the GIL. The bytes land in a :class:`StagedRows` buffer in the file's
+own chunk order; :mod:`converter.rephase` rearranges them into MS order in the same
+pass that re-phases them, so the data are copied once.
 
 Only the plain layouts the correlator writes take this path: unfiltered chunked or
 contiguous datasets of the native types. Anything else (compression, other dtypes) is
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +42,17 @@ DATASETS: dict[str, np.dtype[Any]] = {
 
 
 @dataclass(frozen=True)
+class ChunkGrid:
+    """How a dataset is cut: chunk shape and number of chunks along (rows, freqs, pols).
+
+    A contiguous dataset is one "chunk" as tall as the block being read.
+    """
+
+    chunk: tuple[int, int, int]
+    grid: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
 class ChunkRuns:
     """Chunks of one dataset as runs adjacent both in the chunk grid and in the file.
 
@@ -47,8 +61,6 @@ class ChunkRuns:
     the byte offset of its first chunk.
     """
 
-    chunk_shape: tuple[int, int, int]  # rows, freqs, pols (spw axis dropped)
-    grid_shape: tuple[int, int, int]  # chunks along rows, freqs, pols
     chunk_bytes: int
     grid_start: npt.NDArray[np.int64]
     length: npt.NDArray[np.int64]
@@ -58,26 +70,62 @@ class ChunkRuns:
 @dataclass(frozen=True)
 class DatasetLayout:
     """Where one dataset's bytes live: contiguous at ``offset``, chunked in ``runs``,
-    or neither (``h5py_only``: read through h5py)."""
+    or neither (read through h5py)."""
 
     name: str
     shape: tuple[int, int, int]  # Nblts, Nfreqs, Npols
     dtype: np.dtype[Any]
-    offset: int | None = None
+    grid: ChunkGrid | None = None
     runs: ChunkRuns | None = None
-
-    @property
-    def h5py_only(self) -> bool:
-        return self.offset is None and self.runs is None
+    offset: int | None = None
 
     @property
     def row_alignment(self) -> int:
-        """Block boundaries on multiples of this read whole chunks only."""
-        return self.runs.chunk_shape[0] if self.runs is not None else 1
+        """Block starts on multiples of this read whole chunks only."""
+        return self.grid.chunk[0] if self.grid is not None else 1
+
+    def staged_shape(self, rows: int) -> tuple[int, int, int, int, int, int]:
+        """Shape of the staging buffer for a block of ``rows`` rows starting aligned."""
+        if self.grid is None:
+            return (1, 1, 1, rows, self.shape[1], self.shape[2])
+        (cr, cf, cp), (_, n_fc, n_pc) = self.grid.chunk, self.grid.grid
+        return (-(-rows // cr), n_fc, n_pc, cr, cf, cp)
+
+
+@dataclass(frozen=True)
+class StagedRows:
+    """A block of one dataset's rows in the file's chunk order.
+
+    ``array`` is (row-chunks, freq-chunks, pol-chunks, chunk rows, chunk freqs, chunk
+    pols); ``n_rows`` rows are valid, the rest of the last row-chunk is padding.
+    """
+
+    array: npt.NDArray[Any]
+    n_rows: int
+    n_freqs: int
+    n_pols: int
+
+    @property
+    def padded_rows(self) -> int:
+        return self.array.shape[0] * self.array.shape[3]
+
+    def pieces(self) -> Iterator[tuple[int, int, npt.NDArray[Any]]]:
+        """(pol, first channel, view (row-chunks, chunk rows, channels)) for each column
+        of chunks: every (pol, channel) of the block appears in exactly one piece."""
+        _, n_fc, n_pc, _, cf, cp = self.array.shape
+        for pc in range(n_pc):
+            for inner in range(cp):
+                pol = pc * cp + inner
+                if pol >= self.n_pols:
+                    continue
+                for fc in range(n_fc):
+                    first = fc * cf
+                    width = min(cf, self.n_freqs - first)
+                    yield pol, first, self.array[:, fc, pc, :, :width, inner]
 
 
 class SubbandReader:
-    """An open subband file from which blocks of rows are read into caller's arrays.
+    """An open subband file from which blocks of rows are read into staging buffers.
 
     Thread-compatible: one reader is used by one thread at a time.
     """
@@ -86,7 +134,6 @@ class SubbandReader:
         self.path = path
         self._h5: h5py.File | None = None
         self._fd = -1
-        self._buffers: dict[str, npt.NDArray[Any]] = {}
         try:
             self._fd = os.open(path, os.O_RDONLY)
             with h5py.File(path, "r") as handle:
@@ -100,7 +147,7 @@ class SubbandReader:
         except BaseException:
             self.close()
             raise
-        if any(layout.h5py_only for layout in self.layouts.values()):
+        if any(layout.runs is None and layout.offset is None for layout in self.layouts.values()):
             self._h5 = h5py.File(path, "r")
         # The kernel reads ahead more aggressively on a file declared sequential.
         os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -109,21 +156,36 @@ class SubbandReader:
     def row_alignment(self) -> int:
         return math.lcm(*(layout.row_alignment for layout in self.layouts.values()))
 
-    def read_rows(self, start: int, stop: int, out: dict[str, npt.NDArray[Any]]) -> None:
-        """Fill ``out[name][: stop - start]`` (rows, Nfreqs, Npols) with rows start..stop."""
+    def staging_buffers(self, rows: int) -> dict[str, npt.NDArray[Any]]:
+        """Buffers big enough for any block of up to ``rows`` rows (aligned start)."""
+        return {
+            name: np.empty(layout.staged_shape(rows), dtype=layout.dtype)
+            for name, layout in self.layouts.items()
+        }
+
+    def read_rows(
+        self, start: int, stop: int, buffers: dict[str, npt.NDArray[Any]]
+    ) -> dict[str, StagedRows]:
+        """Read rows ``start..stop`` of every dataset; ``start`` must be row-aligned."""
+        if start % self.row_alignment:
+            raise ValueError(f"block start {start} is not a multiple of {self.row_alignment}")
+        staged = {}
         for name, layout in self.layouts.items():
-            target = out[name][: stop - start]
+            shape = layout.staged_shape(stop - start)
+            target = buffers[name].reshape(-1)[: math.prod(shape)].reshape(shape)
             try:
-                if layout.offset is not None:
+                if layout.runs is not None:
+                    self._read_chunked(layout.runs, layout, start, stop, target)
+                elif layout.offset is not None:
                     self._read_contiguous(layout, start, stop, target)
-                elif layout.runs is not None:
-                    self._read_chunked(layout, layout.runs, start, stop, target)
                 else:
                     self._read_h5py(layout, start, stop, target)
             except OSError as exc:
                 raise InputValidationError(
                     self.path, f"Data/{name}", f"read of rows {start}..{stop} failed: {exc}"
                 ) from exc
+            staged[name] = StagedRows(target, stop - start, layout.shape[1], layout.shape[2])
+        return staged
 
     def _read_contiguous(
         self, layout: DatasetLayout, start: int, stop: int, target: npt.NDArray[Any]
@@ -134,19 +196,18 @@ class SubbandReader:
 
     def _read_chunked(
         self,
-        layout: DatasetLayout,
         runs: ChunkRuns,
+        layout: DatasetLayout,
         start: int,
         stop: int,
         target: npt.NDArray[Any],
     ) -> None:
-        cr, cf, cp = runs.chunk_shape
-        _, n_fc, n_pc = runs.grid_shape
+        assert layout.grid is not None
+        (cr, _, _), (_, n_fc, n_pc) = layout.grid.chunk, layout.grid.grid
         per_row_chunk = n_fc * n_pc
-        first_rc, end_rc = start // cr, -(-stop // cr)
-        grid_lo, grid_hi = first_rc * per_row_chunk, end_rc * per_row_chunk
-        staged = self._staging(layout, (end_rc - first_rc, n_fc, n_pc, cr, cf, cp))
-        staged_bytes = memoryview(staged).cast("B")
+        grid_lo = start // cr * per_row_chunk
+        grid_hi = -(-stop // cr) * per_row_chunk
+        staged = memoryview(target).cast("B")
         # Runs overlapping [grid_lo, grid_hi), clipped to it.
         lo = int(np.searchsorted(runs.grid_start + runs.length, grid_lo, side="right"))
         hi = int(np.searchsorted(runs.grid_start, grid_hi, side="left"))
@@ -161,35 +222,13 @@ class SubbandReader:
             dest = (first - grid_lo) * runs.chunk_bytes
             size = (last - first) * runs.chunk_bytes
             source = offset + (first - grid_start) * runs.chunk_bytes
-            _pread_exact(self._fd, staged_bytes[dest : dest + size], source)
-        # (row-chunk, f-chunk, p-chunk, r, f, p) → (row, freq, pol)
-        rows = staged.transpose(0, 3, 1, 4, 2, 5)
-        n_rows, n_freqs, n_pols = stop - start, layout.shape[1], layout.shape[2]
-        skip = start - first_rc * cr
-        if skip == 0 and n_rows == rows.shape[0] * cr and (n_fc * cf, n_pc * cp) == (
-            n_freqs,
-            n_pols,
-        ):
-            np.copyto(target.reshape(end_rc - first_rc, cr, n_fc, cf, n_pc, cp), rows)
-        else:  # a partial edge chunk: rearrange fully, then trim
-            whole = rows.reshape((end_rc - first_rc) * cr, n_fc * cf, n_pc * cp)
-            np.copyto(target, whole[skip : skip + n_rows, :n_freqs, :n_pols])
-
-    def _staging(self, layout: DatasetLayout, shape: tuple[int, ...]) -> npt.NDArray[Any]:
-        """A reusable buffer (fresh pages cost the kernel a zeroing pass per block)."""
-        size = int(np.prod(shape))
-        buffer = self._buffers.get(layout.name)
-        if buffer is None or buffer.size < size:
-            buffer = np.empty(size, dtype=layout.dtype)
-            self._buffers[layout.name] = buffer
-        return buffer[:size].reshape(shape)
+            _pread_exact(self._fd, staged[dest : dest + size], source)
 
     def _read_h5py(
         self, layout: DatasetLayout, start: int, stop: int, target: npt.NDArray[Any]
     ) -> None:
         assert self._h5 is not None
-        dataset = self._h5["Data"][layout.name]
-        values = dataset[start:stop]
+        values = self._h5["Data"][layout.name][start:stop]
         target[...] = values.reshape(target.shape)
 
     def close(self) -> None:
@@ -213,9 +252,10 @@ class SubbandReader:
 
 
 def _dataset_layout(path: Path, dataset: h5py.Dataset, dtype: np.dtype[Any]) -> DatasetLayout:
-    shape4 = tuple(dataset.shape)
-    shape = (shape4[0], shape4[-2], shape4[-1])
-    plain = DatasetLayout(name=dataset.name.rsplit("/", 1)[-1], shape=shape, dtype=dtype)
+    full = tuple(dataset.shape)
+    shape = (full[0], full[-2], full[-1])
+    name = dataset.name.rsplit("/", 1)[-1]
+    plain = DatasetLayout(name=name, shape=shape, dtype=dtype)
     plist = dataset.id.get_create_plist()
     native = dataset.id.get_type() == h5py.h5t.py_create(dtype, logical=True)
     if not native or plist.get_nfilters() != 0:
@@ -224,55 +264,55 @@ def _dataset_layout(path: Path, dataset: h5py.Dataset, dtype: np.dtype[Any]) -> 
     if layout == h5py.h5d.CONTIGUOUS:
         offset = dataset.id.get_offset()
         if offset is None:  # never written: no bytes at all
-            raise InputValidationError(path, f"Data/{plain.name}", "no data was ever written")
-        return DatasetLayout(plain.name, shape, dtype, offset=int(offset))
+            raise InputValidationError(path, f"Data/{name}", "no data was ever written")
+        return DatasetLayout(name, shape, dtype, offset=int(offset))
     if layout != h5py.h5d.CHUNKED:
         return plain
-    return DatasetLayout(plain.name, shape, dtype, runs=_chunk_runs(path, dataset, dtype))
-
-
-def _chunk_runs(path: Path, dataset: h5py.Dataset, dtype: np.dtype[Any]) -> ChunkRuns:
     chunks = tuple(dataset.chunks)
-    full_shape = tuple(dataset.shape)
-    chunk3 = (chunks[0], chunks[-2], chunks[-1])
-    if len(chunks) == 4 and chunks[1] != full_shape[1]:
-        raise InputValidationError(path, dataset.name, f"unexpected chunking {chunks}")
-    shape3 = (full_shape[0], full_shape[-2], full_shape[-1])
-    grid = tuple(-(-n // c) for n, c in zip(shape3, chunk3, strict=True))
-    chunk_bytes = int(np.prod(chunks)) * dtype.itemsize
+    if len(chunks) == 4 and chunks[1] != full[1]:
+        return plain
+    grid = ChunkGrid(
+        chunk=(chunks[0], chunks[-2], chunks[-1]),
+        grid=(-(-shape[0] // chunks[0]), -(-shape[1] // chunks[-2]), -(-shape[2] // chunks[-1])),
+    )
+    return DatasetLayout(name, shape, dtype, grid=grid, runs=_chunk_runs(path, dataset, grid))
+
+
+def _chunk_runs(path: Path, dataset: h5py.Dataset, grid: ChunkGrid) -> ChunkRuns:
+    chunk_bytes = math.prod(dataset.chunks) * dataset.dtype.itemsize
     logical: list[tuple[int, ...]] = []
     offsets: list[int] = []
+    sizes: set[int] = set()
 
     def visit(info: Any) -> None:
         logical.append(info.chunk_offset)
         offsets.append(info.byte_offset)
-        if info.size != chunk_bytes:
-            raise InputValidationError(
-                path, dataset.name, f"chunk of {info.size} bytes, expected {chunk_bytes}"
-            )
+        sizes.add(info.size)
 
     dataset.id.chunk_iter(visit)
-    expected = int(np.prod(grid))
+    name = f"Data/{dataset.name.rsplit('/', 1)[-1]}"
+    if sizes - {chunk_bytes}:
+        raise InputValidationError(path, name, f"chunks of {sorted(sizes)} bytes, not {chunk_bytes}")
+    expected = math.prod(grid.grid)
     if len(offsets) != expected:
         raise InputValidationError(
-            path,
-            dataset.name,
-            f"{expected - len(offsets)} of {expected} chunks were never written: incomplete file",
+            path, name, f"{expected - len(offsets)} of {expected} chunks were never written"
         )
     coords = np.asarray(logical, dtype=np.int64)
     index = np.ravel_multi_index(
-        (coords[:, 0] // chunk3[0], coords[:, -2] // chunk3[1], coords[:, -1] // chunk3[2]), grid
+        (
+            coords[:, 0] // grid.chunk[0],
+            coords[:, -2] // grid.chunk[1],
+            coords[:, -1] // grid.chunk[2],
+        ),
+        grid.grid,
     )
     order = np.argsort(index)
     index, file_offset = index[order], np.asarray(offsets, dtype=np.int64)[order]
-    breaks = np.flatnonzero(
-        (np.diff(index) != 1) | (np.diff(file_offset) != chunk_bytes)
-    ) + 1
+    breaks = np.flatnonzero((np.diff(index) != 1) | (np.diff(file_offset) != chunk_bytes)) + 1
     starts = np.concatenate([[0], breaks])
     lengths = np.diff(np.concatenate([starts, [index.size]]))
     return ChunkRuns(
-        chunk_shape=chunk3,  # type: ignore[arg-type]
-        grid_shape=grid,  # type: ignore[arg-type]
         chunk_bytes=chunk_bytes,
         grid_start=index[starts],
         length=lengths,

@@ -27,8 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="the consumer's YAML settings file")
-    parser.add_argument("--bootstrap-servers", help="Kafka brokers, host:port[,host:port]")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="the consumer's YAML settings file"
+    )
+    parser.add_argument(
+        "--bootstrap-servers", metavar="HOST:PORT", help="Kafka brokers, host:port[,host:port]"
+    )
     parser.add_argument(
         "--group", help="consumer group to look at (default: the consumer's, dsa110-consumer)"
     )
@@ -70,7 +74,14 @@ def _register_status(subparsers: argparse._SubParsersAction) -> None:
         default=50_000,
         metavar="EVENTS",
         help="read at most this many events per partition after the committed offset to find "
-        "open groups (default 50000, about 10 days of one partition's share)",
+        "open groups (default 50000; 30 days of data are about 140000 events in all)",
+    )
+    parser.add_argument(
+        "--max-open",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="open groups to list in the table, oldest first (default 20; --json lists all)",
     )
     parser.set_defaults(func=run_status)
 
@@ -181,7 +192,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json(report))
     else:
-        print(status_text(report, settings.expected_subbands))
+        print(status_text(report, settings.expected_subbands, args.max_open))
     return 0
 
 

@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 if TYPE_CHECKING:
     from confluent_kafka import Message
-
-log = structlog.get_logger(__name__)
 
 
 class ClusterError(RuntimeError):
@@ -92,7 +88,15 @@ class ClusterReader:
 
     def partitions(self, topic: str) -> list[int]:
         """Partition ids of ``topic``; raises :class:`ClusterError` when it does not exist."""
-        metadata = self.admin.list_topics(topic, timeout=self._timeout_s).topics.get(topic)
+        from confluent_kafka import KafkaException
+
+        try:
+            metadata = self.admin.list_topics(topic, timeout=self._timeout_s).topics.get(topic)
+        except KafkaException as exc:
+            raise ClusterError(
+                f"cannot reach the Kafka cluster: {exc}; check --bootstrap-servers / "
+                "DSA110_KAFKA__BOOTSTRAP_SERVERS and the network"
+            ) from exc
         if metadata is None or metadata.error is not None or not metadata.partitions:
             raise ClusterError(
                 f"topic {topic!r} does not exist on this cluster: check the topic names "
@@ -162,7 +166,10 @@ class ClusterReader:
                 [group_id], request_timeout=self._timeout_s
             )[group_id].result()
         except KafkaException as exc:
-            raise ClusterError(f"cannot describe consumer group {group_id!r}: {exc}") from exc
+            raise ClusterError(
+                f"cannot describe consumer group {group_id!r}: {exc} (is the cluster "
+                "reachable? check --bootstrap-servers / DSA110_KAFKA__BOOTSTRAP_SERVERS)"
+            ) from exc
         members = tuple(
             GroupMember(
                 client_id=member.client_id,
@@ -195,9 +202,8 @@ class ClusterReader:
             while pending:
                 if time.monotonic() > deadline:
                     raise ClusterError(
-                        f"reading {topic} did not reach the end of partitions "
-                        f"{sorted(pending)} within {self._timeout_s:.0f} s; try again, or "
-                        "raise --timeout"
+                        f"reading {topic} made no progress for {self._timeout_s:.0f} s on "
+                        f"partitions {sorted(pending)}; try again, or raise --timeout"
                     )
                 for message in self._consumer.consume(500, timeout=0.5):
                     partition = message.partition()

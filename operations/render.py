@@ -98,8 +98,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def status_text(report: StatusReport, expected_subbands: int) -> str:
-    """The human report of ``dsa110-stream status``."""
+def status_text(report: StatusReport, expected_subbands: int, max_open: int = 20) -> str:
+    """The human report of ``dsa110-stream status`` (the oldest ``max_open`` open groups)."""
     lines = [
         f"Consumer group {report.consumer_group}: {report.group_state}, "
         f"{len(report.members)} member(s)"
@@ -122,8 +122,13 @@ def status_text(report: StatusReport, expected_subbands: int) -> str:
             "  (committed '-': nothing committed; the consumer starts at the oldest event)"
         )
     lines.append("")
-    lines.append(f"Open groups: {len(report.open_groups)}")
-    if report.open_groups:
+    complete = sum(1 for g in report.open_groups if not g.subbands_missing)
+    lines.append(
+        f"Open groups: {len(report.open_groups)} ({complete} with all {expected_subbands} "
+        f"subbands, {len(report.open_groups) - complete} incomplete)"
+    )
+    shown = report.open_groups[:max_open]
+    if shown:
         lines += table(
             ("group", "partition", "first offset", "age", "subbands", "present", "missing"),
             (
@@ -136,8 +141,13 @@ def status_text(report: StatusReport, expected_subbands: int) -> str:
                     format_subbands(g.subbands_present),
                     format_subbands(g.subbands_missing),
                 )
-                for g in report.open_groups
+                for g in shown
             ),
+        )
+    if len(report.open_groups) > len(shown):
+        lines.append(
+            f"  ... and {len(report.open_groups) - len(shown)} newer open group(s) "
+            "(--max-open to list more, --json for all)"
         )
     if report.finished_events_pending:
         lines.append(
@@ -227,7 +237,8 @@ def replay_text(plan: ReplayPlan, *, dry_run: bool) -> str:
     )
     lines += [f"  partition {p.partition}: {p.note}" for p in plan.partitions if p.note]
     if plan.groups:
-        lines += ["", "Groups in the window:", *(f"  {g}" for g in plan.groups)]
+        lines += ["", f"Groups in the window ({len(plan.groups)}):"]
+        lines += [f"  {g}" for g in _ends(plan.groups, GROUPS_LISTED // 2)]
     changing = plan.new_offsets
     lines.append("")
     if not changing:
@@ -240,6 +251,18 @@ def replay_text(plan: ReplayPlan, *, dry_run: bool) -> str:
             f"{len(changing)} partition(s) are set to 'new offset'."
         )
     return "\n".join(lines)
+
+
+#: Group ids listed by a replay's text report (the first and last half); --json lists all.
+GROUPS_LISTED = 40
+
+
+def _ends(items: Sequence[str], keep: int) -> list[str]:
+    """All of ``items`` if short, else the first and last ``keep`` with a marker between."""
+    if len(items) <= 2 * keep:
+        return list(items)
+    hidden = len(items) - 2 * keep
+    return [*items[:keep], f"... {hidden} more (--json lists all) ...", *items[-keep:]]
 
 
 def _group_span(groups: Sequence[str]) -> str:
@@ -271,7 +294,8 @@ def replay_next_steps(plan: ReplayPlan, common_flags: str) -> str:
             "     them), run ONE forced consumer; it reconverts every finished group from the",
             "     window start up to the newest event, converts new ones as usual, and exits",
             "     once idle:",
-            f"       dsa110-stream consume {flags}--group {group} --force --idle-exit 120",
+            f"       dsa110-stream consume {flags}--group {group} --force "
+            "--instance-id replay-1 --idle-exit 120",
             "  2. Then start the normal consumers again, e.g.",
             "       kubectl scale statefulset <release>-dsa110-stream-consumer --replicas=<N>",
             f"  3. Watch progress: dsa110-stream status {flags}--group {group}",

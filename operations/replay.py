@@ -171,7 +171,10 @@ def apply_replay(reader: ClusterReader, plan: ReplayPlan) -> dict[int, int | Non
             ) from exc
         errors = [f"[{tp.partition}] {tp.error}" for tp in result.topic_partitions if tp.error]
         if errors:
-            raise ReplayRefused(f"offsets not reset for partitions {', '.join(errors)}")
+            raise ReplayRefused(
+                f"Kafka did not reset the offsets of partitions {', '.join(errors)} (a consumer "
+                f"that joined meanwhile makes it answer UNKNOWN_MEMBER_ID); {STOP_HINT}"
+            )
     after = reader.committed(
         plan.consumer_group, plan.topic, [p.partition for p in plan.partitions]
     )

@@ -121,7 +121,6 @@ class StatusReport:
 @dataclass
 class _GroupTally:
     partition: int
-    first_offset: int
     events: list[tuple[int, int]] = field(default_factory=list)  # (offset, subband)
 
 
@@ -147,8 +146,7 @@ class PendingEvents:
         except ValueError:
             self.unusable += 1  # the consumer dead-letters it
             return
-        tally = self._groups.setdefault(group_id, _GroupTally(partition, offset))
-        tally.first_offset = min(tally.first_offset, offset)
+        tally = self._groups.setdefault(group_id, _GroupTally(partition))
         tally.events.append((offset, int(record["subband"])))
 
     def oldest_observation(self) -> datetime | None:

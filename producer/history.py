@@ -36,6 +36,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from converter.grouping import parse_group_id
 from dsa110_stream.settings import TopicSettings
 from producer.admission import RejectReason
+from producer.completeness import FileStat
 from producer.state import PublishedFile
 from schemas.codec import EventCodec, UndecodableEvent
 
@@ -120,6 +121,8 @@ def _take_subband_event(codec: EventCodec, message: Message, history: History) -
             group_id=record["group_id"],
             subband=record["subband"],
             timestamp=record["filename_timestamp"],
+            # The event keeps the mtime to the microsecond.
+            stat=FileStat(record["size_bytes"], int(record["mtime"].timestamp() * 1e6) * 1000),
         )
     )
 

@@ -73,8 +73,11 @@ class Publisher:
         self, client_config: dict[str, Any], codec: EventCodec, *, linger_ms: int = 50
     ) -> None:
         config = {
+            "client.id": "dsa110-producer",
+            # Connection errors reach error_cb, which logs them rate-limited; librdkafka's
+            # own log would repeat each one at every reconnect (client_overrides may raise it).
+            "log_level": 2,
             **client_config,
-            "client.id": client_config.get("client.id", "dsa110-producer"),
             "enable.idempotence": True,
             "acks": "all",
             "message.timeout.ms": 0,  # never give up on an event while the broker is away
@@ -89,6 +92,7 @@ class Publisher:
         self._fatal: str | None = None
         self._last_delivery = time.monotonic()
         self._last_waiting_log = 0.0
+        self._client_errors = _RateLimitedLog(_WAITING_LOG_INTERVAL_S)
 
     @property
     def outstanding(self) -> int:
@@ -182,7 +186,9 @@ class Publisher:
             log.error("fatal Kafka client error", error=err.str())
         else:
             # Broker unreachable, transport errors: librdkafka retries by itself.
-            log.warning("Kafka client error; retrying", error=err.str(), code=err.name())
+            self._client_errors.warning(
+                err.name(), "Kafka client error; retrying", error=err.str(), code=err.name()
+            )
 
     def _log_if_waiting(self, now: float) -> None:
         if self.outstanding == 0:
@@ -209,3 +215,21 @@ class Publisher:
             return self.flush(timeout)
         except KafkaException as exc:
             raise PublisherFatalError(str(exc)) from exc
+
+
+class _RateLimitedLog:
+    """Logs a recurring warning at most once per interval and key, with the repeat count."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._repeats: dict[str, int] = {}
+
+    def warning(self, key: str, message: str, **fields: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -self._interval) < self._interval:
+            self._repeats[key] = self._repeats.get(key, 0) + 1
+            return
+        self._last[key] = now
+        repeats = self._repeats.pop(key, 0)
+        log.warning(message, **fields, **({"repeated": repeats} if repeats else {}))

@@ -361,8 +361,9 @@ class ProducerService:
     ) -> None:
         """First look at a file (or a new signal about one already waiting)."""
         rel = relative_path(path, self.settings.root)
-        if self._state.is_published(rel):
-            if closed:
+        published = self._state.published(rel)
+        if published is not None:
+            if closed and _rewritten(path, published.stat):
                 log.warning("file written again after it was published; not published again "
                             "(give it a new name to publish it)", path=str(path))
             return
@@ -487,7 +488,8 @@ class ProducerService:
             detected_at=datetime.now(UTC),
         )
         self._state.record_published(
-            PublishedFile(candidate.relative_path, group_id, name.subband, name.timestamp)
+            PublishedFile(candidate.relative_path, group_id, name.subband, name.timestamp,
+                          verdict.observation.stat)
         )
         log.debug("publishing", group_id=group_id, subband=name.subband, path=str(candidate.path))
         publisher.send(
@@ -573,3 +575,15 @@ class ProducerService:
         self.metrics.pending_files.set(len(self._pending))
         self.metrics.awaiting_delivery.set(publisher.outstanding)
 
+
+
+def _rewritten(path: Path, published: FileStat | None) -> bool:
+    """Whether ``path`` differs from what was published (mtime compared to the microsecond,
+    the precision events keep)."""
+    try:
+        now = FileStat.of(path)
+    except FileNotFoundError:
+        return False
+    if published is None:
+        return True
+    return now.size != published.size or now.mtime_ns // 1000 != published.mtime_ns // 1000

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from converter.grouping import GroupClusterer, SubbandName, parse_group_id
+from producer.completeness import FileStat
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class PublishedFile:
     group_id: str
     subband: int
     timestamp: datetime
+    #: Size and mtime when published (None when unknown).
+    stat: FileStat | None = None
 
 
 @dataclass
@@ -74,6 +77,9 @@ class ProducerState:
 
     def is_published(self, relative_path: str) -> bool:
         return relative_path in self._published
+
+    def published(self, relative_path: str) -> PublishedFile | None:
+        return self._published.get(relative_path)
 
     def is_rejected(self, relative_path: str) -> bool:
         return relative_path in self._rejected

@@ -50,6 +50,9 @@ GARBAGE_BYTES = 64 * 1024
 TEMP_SUFFIX = ".tmp"
 
 FileCallback = Callable[[FileTruth], None]
+#: Called with (slot, integration index) once that integration is flushed to every
+#: in-place file of the slot.
+IntegrationCallback = Callable[[int, int], None]
 
 
 def simulate(
@@ -70,6 +73,7 @@ def write_live(
     integration_delay_s: float = 0.0,
     file_delay_s: float = 0.0,
     on_file_complete: FileCallback | None = None,
+    on_integration: IntegrationCallback | None = None,
     truth_path: Path | None = None,
 ) -> SimulationResult:
     """Write the dumps like the correlator, pausing as it would.
@@ -79,8 +83,9 @@ def write_live(
     one integration at a time, ``integration_delay_s`` apart; then every file of the
     slot is completed in arrival order, ``file_delay_s`` apart: an incremental file is
     closed, a "rename" or corrupt file is written under a ``.tmp`` name and renamed into
-    place. ``on_file_complete`` is called after each file is final. The truth file is
-    written before the first data file.
+    place. ``on_file_complete`` is called after each file is final, ``on_integration``
+    after each integration of the in-place files (a test can inspect half-written
+    files there). The truth file is written before the first data file.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,6 +99,7 @@ def write_live(
         _write_slot(
             out, config, setup, models, planned, integration_delay_s, file_delay_s,
             lambda f: on_file_complete(entries[(f.dump, f.name)]) if on_file_complete else None,
+            lambda t, s=slot: on_integration(s, t) if on_integration else None,
         )  # fmt: skip
         models = {d: m for d, m in models.items() if d > slot - config.late_by_dumps - 1}
     log.info("simulation written", out_dir=str(out), files=len(result.files))
@@ -133,7 +139,7 @@ class _Setup:
 def _result(
     out: Path, config: SimulationConfig, setup: _Setup, truth_path: Path
 ) -> SimulationResult:
-    arrival = {id(f): i for i, f in enumerate(setup.plan.files)}
+    arrival = {f: i for i, f in enumerate(setup.plan.files)}
     dumps = []
     for dump in setup.plan.dumps:
         times = setup.dump_times_jd[dump.index]
@@ -145,7 +151,7 @@ def _result(
                 dump=f.dump,
                 subband=f.subband,
                 filename_timestamp=f.filename_timestamp,
-                arrival_index=arrival[id(f)],
+                arrival_index=arrival[f],
                 cases=f.cases,
             )
             for f in planned
@@ -190,23 +196,26 @@ def _write_slot(
     integration_delay_s: float,
     file_delay_s: float,
     completed: Callable[[PlannedFile], None],
+    integrated: Callable[[int], None],
 ) -> None:
     streamed = [
         f for f in planned if config.write_mode == "incremental" and CORRUPT not in f.cases
     ]
-    writers: dict[int, CorrelatorFileWriter] = {}
+    writers: dict[PlannedFile, CorrelatorFileWriter] = {}
     try:
         for f in streamed:
-            writers[id(f)] = CorrelatorFileWriter(out / f.name, _header(config, setup, f))
+            writers[f] = CorrelatorFileWriter(out / f.name, _header(config, setup, f))
         for t in range(config.n_times):
             for f in streamed:
-                _append(writers[id(f)], config, setup, models, f, t)
-                writers[id(f)].flush()
-            if streamed and integration_delay_s:
-                time.sleep(integration_delay_s)
+                _append(writers[f], config, setup, models, f, t)
+                writers[f].flush()
+            if streamed:
+                integrated(t)
+                if integration_delay_s:
+                    time.sleep(integration_delay_s)
         for f in planned:
-            if id(f) in writers:
-                writers.pop(id(f)).close()
+            if f in writers:
+                writers.pop(f).close()
             else:
                 _write_whole(out, config, setup, models, f)
             completed(f)

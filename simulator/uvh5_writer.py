@@ -88,14 +88,16 @@ class CorrelatorFileWriter:
         for name, values in per_blt.items():
             head[name].resize(new, axis=0)
             head[name][old:new] = values
-        rows = vis.reshape(n_rows, 1, vis.shape[-1], 1)
-        n_pols = len(POLARIZATIONS)
-        data["visdata"].resize(new, axis=0)
-        data["visdata"][old:new] = np.repeat(rows, n_pols, axis=-1)
-        data["flags"].resize(new, axis=0)
-        data["flags"][old:new] = False
-        data["nsamples"].resize(new, axis=0)
-        data["nsamples"][old:new] = np.float32(1.0)
+        shape = (n_rows, 1, vis.shape[-1], len(POLARIZATIONS))
+        # Whole arrays, never scalars: h5py broadcasts a scalar chunk by chunk in Python.
+        per_row = {
+            "visdata": np.broadcast_to(vis.reshape(n_rows, 1, -1, 1), shape),
+            "flags": np.zeros(shape, dtype=np.bool_),
+            "nsamples": np.ones(shape, dtype=np.float32),
+        }
+        for name, values in per_row.items():
+            data[name].resize(new, axis=0)
+            data[name][old:new] = np.ascontiguousarray(values)
         head["Ntimes"][()] = new // self._n_bls
         head["Nblts"][()] = new
 

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -29,20 +30,26 @@ from schemas.headers import event_headers
 from schemas.topics import ensure_specs, topic_specs
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / ".venv" / "bin" / "dsa110-stream"
+#: ``python -m consumer`` runs exactly ``dsa110-stream consume`` (same parser and code),
+#: without importing the other jobs' command modules.
+COMMAND = (sys.executable, "-m", "consumer")
 PARTITIONS = 3
 
 
 def create_topics(bootstrap: str, topics: TopicSettings, partitions: int = PARTITIONS) -> None:
     """The three topics as production configures them (compaction, LogAppendTime, ...).
 
-    Only the subbands topic's "refuse observation times older than 14 days" is dropped:
-    simulated dumps are dated 2025 (astropy's offline IERS table ends there).
+    Except the subbands topic's time limits: simulated dumps are dated 2025 (astropy's
+    offline IERS table ends there), which its 14-day acceptance window would refuse and
+    its 30-day retention would delete at once (retention counts from observation time).
     """
     specs = topic_specs(topics, partitions=partitions, replication_factor=1)
     relaxed = []
     for spec in specs:
-        config = {k: v for k, v in spec.config.items() if k != "message.timestamp.before.max.ms"}
+        config = dict(spec.config)
+        if spec.name == topics.subbands:
+            config.pop("message.timestamp.before.max.ms", None)
+            config["retention.ms"] = "-1"
         relaxed.append(type(spec)(spec.name, spec.partitions, spec.replication_factor, config))
     ensure_specs({"bootstrap.servers": bootstrap}, relaxed)
 
@@ -90,8 +97,18 @@ def subband_record(event: InputEvent, data_root: Path) -> dict[str, Any]:
     }
 
 
-def publish(bootstrap: str, topic: str, events: Iterable[InputEvent], data_root: Path) -> int:
-    """Publish events like the producer does (key = group id, timestamp = observation time)."""
+def publish(
+    bootstrap: str,
+    topic: str,
+    events: Iterable[InputEvent],
+    data_root: Path,
+    partition: int | None = None,
+) -> int:
+    """Publish events like the producer does (key = group id, timestamp = observation time).
+
+    ``partition`` forces every event into one partition (default: by key).
+    """
+    where = {} if partition is None else {"partition": partition}
     codec = EventCodec()
     producer = Producer(
         {
@@ -105,7 +122,9 @@ def publish(bootstrap: str, topic: str, events: Iterable[InputEvent], data_root:
     for event in events:
         stamp = int(event.filename_timestamp.timestamp() * 1000)
         if event.raw is not None:
-            producer.produce(topic, value=event.raw, key=event.group_id.encode(), timestamp=stamp)
+            producer.produce(
+                topic, value=event.raw, key=event.group_id.encode(), timestamp=stamp, **where
+            )
         else:
             record = subband_record(event, data_root)
             producer.produce(
@@ -114,6 +133,7 @@ def publish(bootstrap: str, topic: str, events: Iterable[InputEvent], data_root:
                 key=event.group_id.encode(),
                 timestamp=stamp,
                 headers=event_headers("SubbandFile", record["event_id"]),
+                **where,
             )
         count += 1
     remaining = producer.flush(30)
@@ -305,8 +325,7 @@ class ConsumerSetup:
 
     def args(self, instance_id: str, extra: Sequence[str]) -> list[str]:
         return [
-            str(CLI),
-            "consume",
+            *COMMAND,
             "--bootstrap-servers", self.bootstrap,
             "--group", self.group,
             "--instance-id", instance_id,
@@ -388,3 +407,12 @@ def by_group(events: Iterable[ReadEvent], schema: str) -> dict[str, list[ReadEve
         if event.schema_name == schema and event.record.get("group_id"):
             grouped.setdefault(event.record["group_id"], []).append(event)
     return grouped
+
+
+def wait_for_log(log_path: Path, event: str, count: int = 1, timeout: float = 120.0) -> None:
+    """Wait until ``log_path`` holds ``count`` JSON log lines whose event is ``event``."""
+    deadline = time.monotonic() + timeout
+    while len(log_events(log_path, event)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {count} × {event!r} in {log_path} within {timeout} s")
+        time.sleep(0.5)

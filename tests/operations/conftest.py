@@ -55,7 +55,7 @@ class Cluster:
                 value=self.codec.encode("SubbandFile", record),
                 partition=partition,
                 timestamp=int(stamp.timestamp() * 1000),
-                headers=event_headers("SubbandFile", record["event_id"]),
+                headers=_headers("SubbandFile", record["event_id"]),
                 on_delivery=_collect_offset(offsets),
             )
         _flush(producer)
@@ -99,7 +99,7 @@ class Cluster:
             value=self.codec.encode("MeasurementSetReady", record),
             partition=partition,
             timestamp=int(group_time.timestamp() * 1000),
-            headers=event_headers("MeasurementSetReady", record["event_id"]),
+            headers=_headers("MeasurementSetReady", record["event_id"]),
         )
         if abort:
             producer.abort_transaction(30)
@@ -133,7 +133,7 @@ class Cluster:
             "path": None if from_consumer else "/data/incoming/bad_sb03.hdf5",
             "failed_at": failed_at,
         }
-        headers = event_headers("DeadLetter", record["event_id"])
+        headers = _headers("DeadLetter", record["event_id"])
         if subbands:
             headers.append((SUBBANDS_HEADER, ",".join(map(str, subbands)).encode()))
         producer = self._producer()
@@ -169,8 +169,7 @@ class Cluster:
         )
         result = admin.list_consumer_group_offsets([request], request_timeout=30)[group].result()
         return {
-            tp.partition: (tp.offset if tp.offset >= 0 else None)
-            for tp in result.topic_partitions
+            tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in result.topic_partitions
         }
 
     def _producer(self) -> Producer:
@@ -192,6 +191,10 @@ def subband_record(group_id: str, subband: int, stamp: datetime) -> dict[str, An
         "detected_at": stamp + timedelta(minutes=5),
         "mtime": stamp + timedelta(minutes=5),
     }
+
+
+def _headers(schema_name: str, event_id: str) -> list[tuple[str, str | bytes | None]]:
+    return [*event_headers(schema_name, event_id)]
 
 
 def _collect_offset(offsets: list[int]) -> Any:
@@ -251,9 +254,7 @@ class CliResult:
 
 
 @pytest.fixture
-def run_cli(
-    cluster: Cluster, capsys: pytest.CaptureFixture[str]
-) -> Any:
+def run_cli(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> Any:
     """Run ``dsa110-stream <argv>`` in-process against the test's topics."""
 
     def run(*argv: str) -> CliResult:

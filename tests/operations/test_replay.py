@@ -18,9 +18,12 @@ SUBBANDS = range(4)  # four events per group keep the offsets easy to count
 
 def _window_args(base, consumer_group):
     return (
-        "--group", consumer_group,
-        "--from", (base + timedelta(minutes=4)).isoformat(),
-        "--to", (base + timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%S"),  # naive = UTC
+        "--group",
+        consumer_group,
+        "--from",
+        (base + timedelta(minutes=4)).isoformat(),
+        "--to",
+        (base + timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%S"),  # naive = UTC
     )
 
 
@@ -113,8 +116,13 @@ def test_replay_is_refused_while_the_group_has_members(
 
 def test_replay_rejects_an_empty_window(cluster, run_cli, consumer_group, recent_base):
     result = run_cli(
-        "replay", "--group", consumer_group,
-        "--from", recent_base.isoformat(), "--to", recent_base.isoformat(),
+        "replay",
+        "--group",
+        consumer_group,
+        "--from",
+        recent_base.isoformat(),
+        "--to",
+        recent_base.isoformat(),
     )
     assert result.code == 2
     assert "must be later than --from" in result.err

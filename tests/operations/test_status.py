@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -32,28 +35,49 @@ def test_status_reports_lag_open_groups_completions_and_failures(
     cluster.publish_subbands(2, f, ALL)
 
     cluster.publish_ms_ready(
-        0, a, present=ALL, stage_seconds={"read": 1.0, "write": 2.0},
+        0,
+        a,
+        present=ALL,
+        stage_seconds={"read": 1.0, "write": 2.0},
         produced_at=base + timedelta(minutes=30),
     )
     cluster.publish_ms_ready(
-        1, older, present=ALL, stage_seconds={"total": 0.5}, reused=True,
+        1,
+        older,
+        present=ALL,
+        stage_seconds={"total": 0.5},
+        reused=True,
         produced_at=base + timedelta(minutes=31),
     )
     cluster.publish_ms_ready(
-        2, older + timedelta(minutes=5), present=range(14), stage_seconds={"total": 5.0},
+        2,
+        older + timedelta(minutes=5),
+        present=range(14),
+        stage_seconds={"total": 5.0},
         produced_at=base + timedelta(minutes=32),
     )
     cluster.publish_ms_ready(
-        2, f, present=ALL, stage_seconds={"total": 99.0},
-        produced_at=base + timedelta(minutes=33), abort=True,
+        2,
+        f,
+        present=ALL,
+        stage_seconds={"total": 99.0},
+        produced_at=base + timedelta(minutes=33),
+        abort=True,
     )
     cluster.publish_dead_letter(
-        1, reason="INCOMPLETE_GROUP", message="only 8 of 16 subbands", group_time=e,
-        subbands=range(8), failed_at=base + timedelta(minutes=40),
+        1,
+        reason="INCOMPLETE_GROUP",
+        message="only 8 of 16 subbands",
+        group_time=e,
+        subbands=range(8),
+        failed_at=base + timedelta(minutes=40),
     )
     cluster.publish_dead_letter(
-        0, reason="CORRUPT_FILE", message="bad_sb03.hdf5: Nblts != Nbls * Ntimes",
-        failed_at=base + timedelta(minutes=41), from_consumer=False,
+        0,
+        reason="CORRUPT_FILE",
+        message="bad_sb03.hdf5: Nblts != Nbls * Ntimes",
+        failed_at=base + timedelta(minutes=41),
+        from_consumer=False,
     )
     cluster.commit(consumer_group, {0: 0, 1: 16})
 
@@ -99,7 +123,10 @@ def test_status_reports_lag_open_groups_completions_and_failures(
     assert completions[2]["stage_seconds"] == {"read": 1.0, "write": 2.0}
     assert [x["reused"] for x in completions] == [False, True, False]
     assert report["conversion_times"] == {
-        "converted": 2, "reused": 1, "median_s": 4.0, "max_s": 5.0
+        "converted": 2,
+        "reused": 1,
+        "median_s": 4.0,
+        "max_s": 5.0,
     }
 
     failures = report["failures"]
@@ -119,11 +146,14 @@ def test_status_recent_limits_the_lists_and_the_table_is_readable(
     base = recent_base
     for minutes in (0, 5, 10):
         cluster.publish_ms_ready(
-            0, base + timedelta(minutes=minutes), present=ALL,
+            0,
+            base + timedelta(minutes=minutes),
+            present=ALL,
             stage_seconds={"total": float(minutes + 1)},
             produced_at=base + timedelta(minutes=30 + minutes),
         )
     cluster.publish_subbands(1, base + timedelta(minutes=15), [0, 1, 2, 5])
+    cluster.publish_subbands(2, base + timedelta(minutes=20), ALL)
 
     as_json = run_cli("status", "--group", consumer_group, "--json", "--recent", "2")
     report = json.loads(as_json.out)
@@ -136,9 +166,11 @@ def test_status_recent_limits_the_lists_and_the_table_is_readable(
     text = run_cli("status", "--group", consumer_group)
     assert text.code == 0, text.err
     assert f"Consumer group {consumer_group}: DEAD, 0 member(s)" in text.out
-    assert "lag 4 event(s) over 3 partition(s)" in text.out
+    assert "lag 20 event(s) over 3 partition(s)" in text.out
+    assert "Open groups: 2 (1 with all 16 subbands, 1 incomplete)" in text.out
     open_line = next(
-        line for line in text.out.splitlines()
+        line
+        for line in text.out.splitlines()
         if line.strip().startswith(group_id_at(base + timedelta(minutes=15)))
     )
     assert "4/16" in open_line
@@ -146,6 +178,11 @@ def test_status_recent_limits_the_lists_and_the_table_is_readable(
     assert "3-4,6-15" in open_line
     assert "Recent completions: 3" in text.out
     assert "median 6.0 s, max 11.0 s" in text.out
+
+    short = run_cli("status", "--group", consumer_group, "--max-open", "1")
+    assert group_id_at(base + timedelta(minutes=15)) in short.out  # the oldest is listed
+    assert group_id_at(base + timedelta(minutes=20)) not in short.out
+    assert "... and 1 newer open group(s)" in short.out
 
 
 def test_status_names_a_missing_topic(cluster, run_cli, consumer_group, tmp_path):
@@ -158,3 +195,21 @@ def test_status_names_a_missing_topic(cluster, run_cli, consumer_group, tmp_path
 
     assert result.code == 1
     assert f"topic '{missing}' does not exist" in result.err
+
+
+def test_status_through_the_dsa110_stream_command(cluster, consumer_group, recent_base):
+    cluster.publish_subbands(0, recent_base, range(3))
+    command = [
+        sys.executable, "-m", "dsa110_stream.cli", "status", "--json", "--group", consumer_group,
+        "--config", str(cluster.config_file), "--bootstrap-servers", cluster.bootstrap,
+    ]  # fmt: skip
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, cwd=repo
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["total_lag"] == 3
+    assert [g["subbands_present"] for g in report["open_groups"]] == [[0, 1, 2]]

@@ -21,7 +21,6 @@ from producer.settings import ProducerSettings
 from schemas.codec import EventCodec
 from simulator import SimulationConfig, SimulationResult, simulate
 
-
 #: 24 integrations of 12.884902 s.
 DUMP_SECONDS = 24 * 12.884902
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from producer.admission import (
-    RejectReason,
     Rejection,
+    RejectReason,
     admit,
     is_candidate_name,
     relative_path,
