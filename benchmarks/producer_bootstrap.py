@@ -95,6 +95,7 @@ def main() -> int:
         "DSA110_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     parser.add_argument("--dumps", type=int, default=3600, help="default 3600 (~3 days)")
     parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--header-workers", type=int, default=0)
     parser.add_argument("--keep-topics", action="store_true")
     args = parser.parse_args()
 
@@ -117,6 +118,7 @@ def main() -> int:
             topics=topics,
             layout={"partitions": args.partitions, "replication_factor": 1},  # type: ignore[arg-type]
             stable_seconds=30.0,
+            header_workers=args.header_workers,
         )
         with log_path.open("w") as log_file:
             stderr, sys.stderr = sys.stderr, log_file
@@ -128,6 +130,7 @@ def main() -> int:
                 sys.stderr = stderr
         published = first.metrics.files_published._value.get()
         latency = first.metrics.publish_latency
+        print(f"header workers: {args.header_workers}")
         print(f"bootstrap: {published:.0f} files published in {bootstrap_s:.1f} s "
               f"= {published / bootstrap_s:.0f} files/s")
         print(f"  mean delivery latency {latency._sum.get() / max(published, 1) * 1000:.0f} ms")

@@ -195,16 +195,27 @@ class FinishedRecordReader:
     def _offsets_for_time(
         self, when: datetime, high: Mapping[PartitionKey, int]
     ) -> dict[PartitionKey, int]:
-        from confluent_kafka import TopicPartition
+        """First offset stamped at or after ``when`` in each partition, else its end.
+
+        Asked read_uncommitted: a read_committed lookup would not see an event whose
+        transaction is still being committed, and the read would start after it.
+        """
+        from confluent_kafka import IsolationLevel, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
 
         stamp = int(when.timestamp() * 1000)
-        query = [TopicPartition(t, p, stamp) for t, p in high]
-        found = self._consumer.offsets_for_times(query, timeout=self._timeout_s)
+        request = {TopicPartition(t, p): OffsetSpec.for_timestamp(stamp) for t, p in high}
+        futures = self._admin.list_offsets(
+            request,
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=self._timeout_s,
+        )
         offsets = {}
-        for tp in found:
+        for tp, future in futures.items():
             key = (tp.topic, tp.partition)
+            found = future.result().offset
             # -1: no event stamped that late; start at the end.
-            offsets[key] = high[key] if tp.offset < 0 else tp.offset
+            offsets[key] = high[key] if found < 0 else found
         return offsets
 
     def _read(self, ranges: Mapping[PartitionKey, tuple[int, int]], why: str) -> None:

@@ -29,7 +29,7 @@ from converter.errors import InputValidationError
 from converter.inputs import GroupInputs
 from converter.ms_writer import MainBlock, MainTableWriter
 from converter.reader import StagedRows, SubbandReader
-from converter.rephase import BlockPhasor, rephase_into, reorder_into
+from converter.rephase import BlockPhasor, reorder_into, rephase_into
 from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.

@@ -43,7 +43,7 @@ from converter.manifest import (
 )
 from converter.model import calibrator_model
 from converter.ms_layout import MainTableShape
-from converter.ms_subtables import SubtableContents, write_subtables
+from converter.ms_subtables import SOURCE_KEYWORD, SubtableContents, write_subtables
 from converter.ms_writer import MainTableWriter, RowMetadata
 from converter.options import ConversionOptions, ConversionResult, InputFile
 from converter.reader import SubbandReader
@@ -125,11 +125,12 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         check_readers_match(inputs, readers)
         with timer.stage("create"):
             writer = stack.enter_context(MainTableWriter(staging.ms_path, shape, rows))
-            writer.put_keyword("DSA110_GROUP_ID", inputs.group_id)
             write_subtables(
                 staging.ms_path,
                 _subtable_contents(inputs, location, positions, center, pointing, rows, options),
             )
+            writer.put_keyword(SOURCE_KEYWORD, f"Table: {staging.ms_path / 'SOURCE'}")
+            writer.put_keyword("DSA110_GROUP_ID", inputs.group_id)
         stream_blocks(inputs, readers, writer, block_inputs, timer)
         with timer.stage("flush"):
             writer.close()
@@ -237,9 +238,10 @@ def _subtable_contents(
         itrf[number] = absolute[index]
     stations = [f"DSA-{int(n):03d}" if n.isdigit() else n for n in names]
     band = inputs.band
+    file_names = ", ".join(h.path.name for h in inputs.headers.values())
     history = [
         f"Converted by dsa110-stream {package_version()} from {len(inputs.present)} subband "
-        f"files of group {inputs.group_id}: {', '.join(h.path.name for h in inputs.headers.values())}",
+        f"files of group {inputs.group_id}: {file_names}",
         f"Re-phased from the meridian (HA=0, Dec={np.degrees(ref.pointing_dec_rad):.6f} deg "
         f"apparent) to J2000 RA={np.degrees(center.ra_rad):.6f} deg, "
         f"Dec={np.degrees(center.dec_rad):.6f} deg ({center.name})",

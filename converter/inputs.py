@@ -9,6 +9,7 @@ the band plan that places each subband's channels in the one ascending spectral 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -399,15 +400,13 @@ def _check_consistent(headers: list[SubbandHeader], channels_per_subband: int | 
                 h.path, field_name, f"{detail} (differs from {first.path.name})"
             )
 
-        if h.n_blts != first.n_blts or h.n_times != first.n_times:
+        if h.n_times != first.n_times:
+            raise mismatch("Header/Ntimes", f"{h.n_times} integrations, not {first.n_times}")
+        if h.n_baselines != first.n_baselines:
             raise mismatch(
-                "Header/Ntimes",
-                f"Ntimes={h.n_times}, Nblts={h.n_blts} vs Ntimes={first.n_times}, "
-                f"Nblts={first.n_blts}",
+                "Header/Nbls", f"{h.n_baselines} baselines, not {first.n_baselines}: other antennas"
             )
-        if h.n_baselines != first.n_baselines or not (
-            np.array_equal(h.ant_1, first.ant_1) and np.array_equal(h.ant_2, first.ant_2)
-        ):
+        if not (np.array_equal(h.ant_1, first.ant_1) and np.array_equal(h.ant_2, first.ant_2)):
             raise mismatch("Header/ant_1_array, ant_2_array", "different baselines or row order")
         time_offset_s = float(np.max(np.abs(h.time_jd - first.time_jd))) * _SECONDS_PER_DAY
         if time_offset_s > _TIME_TOLERANCE_S:
@@ -442,7 +441,7 @@ def _band_plan(headers: dict[int, SubbandHeader], n_subbands: int) -> BandPlan:
     n_chan, width = first.n_freqs, first.channel_width_hz
     span = n_chan * width
     ranges = sorted(headers.values(), key=lambda h: h.freqs_hz.min())
-    for low, high in zip(ranges, ranges[1:], strict=False):
+    for low, high in itertools.pairwise(ranges):
         if high.freqs_hz.min() <= low.freqs_hz.max():
             raise InputValidationError(
                 high.path,

@@ -151,12 +151,12 @@ class StagingArea:
         if replacing:
             # Two renames: a reader sees the old MS, then no MS, then the new one;
             # never a mixture.
-            os.rename(self.output, previous)
+            self.output.rename(previous)
         try:
-            os.rename(self.ms_path, self.output)
+            self.ms_path.rename(self.output)
         except OSError:
             if replacing:
-                os.rename(previous, self.output)
+                previous.rename(self.output)
             raise
         fsync_directory(self.output.parent)
         self._published = True

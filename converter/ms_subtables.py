@@ -22,6 +22,8 @@ from pyuvdata.utils.io.ms import POL_AIPS2CASA_DICT
 from converter.telescope import TELESCOPE_NAME
 
 _UNIX_EPOCH_MJD_S = 40587.0 * 86400.0
+#: MAIN-table keyword that makes SOURCE a subtable, and its value (a table reference).
+SOURCE_KEYWORD = "SOURCE"
 _TOPO = 5  # casacore MFrequency type code
 
 
@@ -56,7 +58,12 @@ class SubtableContents:
 
 
 def write_subtables(ms_path: Path, contents: SubtableContents) -> None:
-    """Add the rows of every subtable, and create and link SOURCE."""
+    """Add the rows of every subtable, and create SOURCE.
+
+    The caller links SOURCE into the MAIN table's keywords (``SOURCE_KEYWORD``) through its
+    own open handle: opening MAIN a second time would make casacore flush the whole
+    table, zero-filling every tile of DATA before the data arrive.
+    """
     _write_antenna(ms_path, contents)
     _write_feed(ms_path, contents)
     _write_spectral_window(ms_path, contents)
@@ -235,8 +242,6 @@ def _write_source(ms_path: Path, c: SubtableContents) -> None:
         ],
     )
     _set_direction_frame(path, ("DIRECTION",))
-    with tables.table(str(ms_path), readonly=False, ack=False) as main:
-        main.putkeyword("SOURCE", f"Table: {path}")
 
 
 def _write_pointing(ms_path: Path, c: SubtableContents) -> None:

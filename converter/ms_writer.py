@@ -46,6 +46,7 @@ class MainTableWriter:
         self.shape = shape
         description, dminfo = main_table_description(shape)
         self._table = tables.default_ms(str(ms_path), description, dminfo)
+        self._open = True
         self._bulk_fds: list[int] = []
         try:
             self._table.addrows(shape.n_rows)
@@ -117,9 +118,9 @@ class MainTableWriter:
         for fd in self._bulk_fds:
             os.close(fd)
         self._bulk_fds = []
-        if self._table is not None:
+        if self._open:
             self._table.close()
-            self._table = None  # type: ignore[assignment]
+            self._open = False
 
     def __enter__(self) -> MainTableWriter:
         return self

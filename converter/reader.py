@@ -180,10 +180,12 @@ class SubbandReader:
                     self._read_contiguous(layout, start, stop, target)
                 else:
                     self._read_h5py(layout, start, stop, target)
-            except OSError as exc:
+            except EOFError as exc:
                 raise InputValidationError(
-                    self.path, f"Data/{name}", f"read of rows {start}..{stop} failed: {exc}"
+                    self.path, f"Data/{name}", f"rows {start}..{stop}: {exc}: truncated file?"
                 ) from exc
+            except OSError as exc:  # an I/O error may be transient: keep it an OSError
+                raise OSError(exc.errno, f"reading {self.path}: {exc.strerror or exc}") from exc
             staged[name] = StagedRows(target, stop - start, layout.shape[1], layout.shape[2])
         return staged
 
@@ -192,7 +194,7 @@ class SubbandReader:
     ) -> None:
         assert layout.offset is not None
         row_bytes = layout.shape[1] * layout.shape[2] * layout.dtype.itemsize
-        _pread_exact(self._fd, memoryview(target).cast("B"), layout.offset + start * row_bytes)
+        _pread_exact(self._fd, target.data.cast("B"), layout.offset + start * row_bytes)
 
     def _read_chunked(
         self,
@@ -207,7 +209,7 @@ class SubbandReader:
         per_row_chunk = n_fc * n_pc
         grid_lo = start // cr * per_row_chunk
         grid_hi = -(-stop // cr) * per_row_chunk
-        staged = memoryview(target).cast("B")
+        staged = target.data.cast("B")
         # Runs overlapping [grid_lo, grid_hi), clipped to it.
         lo = int(np.searchsorted(runs.grid_start + runs.length, grid_lo, side="right"))
         hi = int(np.searchsorted(runs.grid_start, grid_hi, side="left"))
@@ -292,7 +294,9 @@ def _chunk_runs(path: Path, dataset: h5py.Dataset, grid: ChunkGrid) -> ChunkRuns
     dataset.id.chunk_iter(visit)
     name = f"Data/{dataset.name.rsplit('/', 1)[-1]}"
     if sizes - {chunk_bytes}:
-        raise InputValidationError(path, name, f"chunks of {sorted(sizes)} bytes, not {chunk_bytes}")
+        raise InputValidationError(
+            path, name, f"chunks of {sorted(sizes)} bytes, expected {chunk_bytes}"
+        )
     expected = math.prod(grid.grid)
     if len(offsets) != expected:
         raise InputValidationError(
@@ -326,5 +330,5 @@ def _pread_exact(fd: int, buffer: memoryview, offset: int) -> None:
     while done < len(buffer):
         got = os.preadv(fd, [buffer[done:]], offset + done)
         if got == 0:
-            raise OSError(f"unexpected end of file at byte {offset + done}")
+            raise EOFError(f"the file ends at byte {offset + done}")
         done += got

@@ -45,8 +45,13 @@ class BlockPhasor:
         n_pols: int,
     ) -> BlockPhasor:
         k = delta_w_m * _TWO_PI_OVER_C
-        offsets = np.exp(1j * np.multiply.outer(k, np.arange(n_channels) * channel_width_hz))
-        repeated = np.repeat(offsets.astype(np.complex64)[:, :, np.newaxis], n_pols, axis=2)
+        # exp(i k j δf) as powers of exp(i k δf): a running product (float64, error
+        # ~1e-14 after 48 steps) costs a third of evaluating the exponentials.
+        powers = np.empty((k.size, n_channels), dtype=np.complex128)
+        powers[:, 0] = 1.0
+        powers[:, 1:] = np.exp(1j * k * channel_width_hz)[:, np.newaxis]
+        np.cumprod(powers, axis=1, out=powers)
+        repeated = np.repeat(powers.astype(np.complex64)[:, :, np.newaxis], n_pols, axis=2)
         return cls(k_rad_per_hz=k, offsets=repeated)
 
     def subband_into(self, lowest_freq_hz: float, out: npt.NDArray[np.complex64]) -> None:

@@ -68,6 +68,68 @@ class CompletenessRules:
     corrupt_after_seconds: float
 
 
+@dataclass(frozen=True)
+class Stable:
+    """A file that passed the stability test; its header is to be read next."""
+
+    observation: Observation
+    age_seconds: float
+
+
+def assess_stability(
+    path: Path,
+    previous: Observation,
+    rules: CompletenessRules,
+    now_monotonic: float,
+    now_wall: float,
+) -> Verdict | Stable:
+    """First half of :func:`judge`: a NOT_YET/VANISHED verdict, or :class:`Stable`.
+
+    Split out so that the header reads of many stable files can run in parallel.
+    """
+    try:
+        stat = FileStat.of(path)
+    except FileNotFoundError:
+        return Verdict(Completeness.VANISHED, "file no longer exists")
+    if stat != previous.stat:
+        return Verdict(Completeness.NOT_YET, "still changing", Observation(stat, now_monotonic))
+    age_wall = now_wall - stat.mtime_ns / 1e9
+    unchanged_for = now_monotonic - previous.seen_at
+    if previous.closed or max(age_wall, unchanged_for) >= rules.stable_seconds:
+        return Stable(previous, age_wall)
+    return Verdict(Completeness.NOT_YET, "not yet stable", previous)
+
+
+def conclude(
+    path: Path,
+    stable: Stable,
+    header: HeaderSummary | HeaderProblem,
+    rules: CompletenessRules,
+    now_monotonic: float,
+) -> Verdict:
+    """Second half of :func:`judge`, given the header read (or its problem)."""
+    if isinstance(header, HeaderProblem):
+        if stable.age_seconds >= rules.corrupt_after_seconds:
+            return Verdict(Completeness.CORRUPT, header.reason, stable.observation)
+        return Verdict(Completeness.NOT_YET, header.reason, stable.observation)
+    try:
+        after = FileStat.of(path)
+    except FileNotFoundError:
+        return Verdict(Completeness.VANISHED, "file disappeared while its header was read")
+    if after != stable.observation.stat:
+        changed = Observation(after, now_monotonic)
+        return Verdict(Completeness.NOT_YET, "changed while its header was read", changed)
+    return Verdict(Completeness.COMPLETE, "complete", stable.observation, header)
+
+
+def read_header_or_problem(path: Path) -> HeaderSummary | HeaderProblem:
+    """:func:`read_header_summary`, with the problem returned rather than raised."""
+    try:
+        return read_header_summary(path)
+    except HeaderProblem as problem:
+        return problem
+
+
 def judge(
     path: Path,
     previous: Observation,
@@ -80,34 +142,7 @@ def judge(
     The returned ``observation`` replaces ``previous`` (it restarts the stability clock
     when the file changed).
     """
-    try:
-        stat = FileStat.of(path)
-    except FileNotFoundError:
-        return Verdict(Completeness.VANISHED, "file no longer exists")
-    if stat != previous.stat:
-        return Verdict(
-            Completeness.NOT_YET, "still changing", Observation(stat, now_monotonic)
-        )
-    age_wall = now_wall - stat.mtime_ns / 1e9
-    unchanged_for = now_monotonic - previous.seen_at
-    stable = (
-        previous.closed
-        or age_wall >= rules.stable_seconds
-        or unchanged_for >= rules.stable_seconds
-    )
-    if not stable:
-        return Verdict(Completeness.NOT_YET, "not yet stable", previous)
-    try:
-        header = read_header_summary(path)
-    except HeaderProblem as problem:
-        if age_wall >= rules.corrupt_after_seconds:
-            return Verdict(Completeness.CORRUPT, problem.reason, previous)
-        return Verdict(Completeness.NOT_YET, problem.reason, previous)
-    try:
-        after = FileStat.of(path)
-    except FileNotFoundError:
-        return Verdict(Completeness.VANISHED, "file disappeared while its header was read")
-    if after != stat:
-        changed = Observation(after, now_monotonic)
-        return Verdict(Completeness.NOT_YET, "changed while its header was read", changed)
-    return Verdict(Completeness.COMPLETE, "complete", previous, header)
+    stability = assess_stability(path, previous, rules, now_monotonic, now_wall)
+    if isinstance(stability, Verdict):
+        return stability
+    return conclude(path, stability, read_header_or_problem(path), rules, now_monotonic)

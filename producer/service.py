@@ -33,14 +33,17 @@ from producer.completeness import (
     CompletenessRules,
     FileStat,
     Observation,
+    Stable,
     Verdict,
-    judge,
+    assess_stability,
+    conclude,
 )
 from producer.events import (
     ProducerIdentity,
     dead_letter_event,
     subband_file_event,
 )
+from producer.header_reader import HeaderReader
 from producer.history import History, HistoryUnavailable, HistoryWindow, read_history
 from producer.metrics import ProducerMetrics
 from producer.publisher import DeliveryReport, Publisher, PublisherFatalError
@@ -56,8 +59,10 @@ _PROGRESS_LOG_INTERVAL_S = 5.0
 _PRUNE_INTERVAL_S = 3600.0
 _RETRY_START_S = 1.0
 _LIVENESS_S = 60.0
-#: Files judged per loop turn, so that delivery reports and signals are served in between.
-_BATCH = 1000
+_BACKLOG_WAIT_S = 0.1
+#: Stable files judged per loop turn (headers read together), so that delivery reports
+#: and signals are served in between.
+_BATCH = 500
 
 
 class ProducerStartupError(RuntimeError):
@@ -141,6 +146,7 @@ class ProducerService:
         self._ignored_at_start: set[str] = set()
         self._state = ProducerState(tolerance=settings.tolerance)
         self._publisher: Publisher | None = None
+        self._headers = HeaderReader(settings.header_workers)
         self._ready = False
         self._heartbeat = time.monotonic()
         self._fatal: str | None = None
@@ -216,6 +222,7 @@ class ProducerService:
             self._ready = False
             if watcher is not None:
                 watcher.stop()
+            self._headers.close()
         return self._shutdown(publisher)
 
     def _loop(self, publisher: Publisher, once: bool) -> None:
@@ -228,7 +235,8 @@ class ProducerService:
         last_prune = time.monotonic()
         while not self._stop.is_set():
             self._heartbeat = time.monotonic()
-            self._take_signals(self._wait_seconds())
+            # While the Kafka client's queue is full, judge nothing new: wait for the broker.
+            self._take_signals(_BACKLOG_WAIT_S if publisher.backlogged else self._wait_seconds())
             if not publisher.backlogged:
                 self._judge_due(publisher)
             publisher.service(0)
@@ -419,18 +427,30 @@ class ProducerService:
     # -- judging ----------------------------------------------------------------------------
 
     def _judge_due(self, publisher: Publisher) -> None:
-        judged = 0
-        while self._heap and judged < _BATCH and not publisher.backlogged:
+        """Judge up to a batch of due candidates, oldest first; headers read in one go."""
+        now, now_wall = time.monotonic(), time.time()
+        stable: list[tuple[_Candidate, Stable]] = []
+        while self._heap and len(stable) < _BATCH:
             due, _, rel = self._heap[0]
-            now = time.monotonic()
             if due > now:
-                return
+                break
             heapq.heappop(self._heap)
             candidate = self._pending.get(rel)
             if candidate is None or candidate.due != due:
                 continue  # superseded by a later schedule
-            judged += 1
-            verdict = judge(candidate.path, candidate.observation, self._rules, now, time.time())
+            stability = assess_stability(
+                candidate.path, candidate.observation, self._rules, now, now_wall
+            )
+            if isinstance(stability, Stable):
+                stable.append((candidate, stability))
+            else:
+                self._act(candidate, stability, publisher, now)
+        if not stable:
+            return
+        headers = self._headers.read([candidate.path for candidate, _ in stable])
+        now = time.monotonic()
+        for (candidate, stability), header in zip(stable, headers, strict=True):
+            verdict = conclude(candidate.path, stability, header, self._rules, now)
             self._act(candidate, verdict, publisher, now)
 
     def _act(
@@ -565,11 +585,12 @@ class ProducerService:
         if progress.done >= progress.total:
             progress.finished_logged = True
             log.info(f"bootstrap: {progress.done} of {progress.total} files settled; done",
+                     done=progress.done, total=progress.total,
                      published_files=self._state.n_published)
         elif now - progress.last_log >= _PROGRESS_LOG_INTERVAL_S:
             progress.last_log = now
             log.info(f"bootstrap: {progress.done} of {progress.total} files settled",
-                     pending=len(self._pending))
+                     done=progress.done, total=progress.total, pending=len(self._pending))
 
     def _update_gauges(self, publisher: Publisher) -> None:
         self.metrics.pending_files.set(len(self._pending))

@@ -86,6 +86,14 @@ class ProducerSettings(ServiceSettings):
         description="Partitions and replication of the topics, used when create_topics "
         "creates them (same as the `topics` command's layout).",
     )
+    header_workers: int = Field(
+        0,
+        ge=0,
+        description="Worker processes that read HDF5 headers when many files are due at once "
+        "(bootstrap), to overlap the disk reads of a cold backlog on a many-core host. 0 "
+        "(default): read in the main process, which was faster on a warm cache "
+        "(docs/producer.md).",
+    )
     shutdown_timeout_seconds: float = Field(
         30.0,
         ge=0,

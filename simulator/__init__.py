@@ -8,14 +8,47 @@ Public API::
 
 :func:`write_live` writes the same files with the correlator's pauses;
 :class:`CorrelatorFileWriter` writes one file integration by integration.
+
+Names are imported on first use, so that ``dsa110-stream --help`` (which imports
+``simulator.cli``) does not load numpy, astropy and pyuvdata.
 """
 
-from simulator.config import DEFAULT_START, FileRef, SimulationConfig
-from simulator.run import simulate, write_live
-from simulator.sky import PointSource
-from simulator.stations import Station, StationTableError, default_station_table, read_station_table
-from simulator.truth import DumpTruth, FileTruth, SimulationResult, load_truth
-from simulator.uvh5_writer import CorrelatorFileWriter, FileHeader
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulator.config import DEFAULT_START, FileRef, SimulationConfig
+    from simulator.run import simulate, write_live
+    from simulator.sky import PointSource
+    from simulator.stations import (
+        Station,
+        StationTableError,
+        default_station_table,
+        read_station_table,
+    )
+    from simulator.truth import DumpTruth, FileTruth, SimulationResult, load_truth
+    from simulator.uvh5_writer import CorrelatorFileWriter, FileHeader
+
+_HOMES = {
+    "DEFAULT_START": "simulator.config",
+    "FileRef": "simulator.config",
+    "SimulationConfig": "simulator.config",
+    "simulate": "simulator.run",
+    "write_live": "simulator.run",
+    "PointSource": "simulator.sky",
+    "Station": "simulator.stations",
+    "StationTableError": "simulator.stations",
+    "default_station_table": "simulator.stations",
+    "read_station_table": "simulator.stations",
+    "DumpTruth": "simulator.truth",
+    "FileTruth": "simulator.truth",
+    "SimulationResult": "simulator.truth",
+    "load_truth": "simulator.truth",
+    "CorrelatorFileWriter": "simulator.uvh5_writer",
+    "FileHeader": "simulator.uvh5_writer",
+}
 
 __all__ = [
     "DEFAULT_START",
@@ -35,3 +68,9 @@ __all__ = [
     "simulate",
     "write_live",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

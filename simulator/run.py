@@ -2,9 +2,9 @@
 
 :func:`simulate` writes everything as fast as it can; :func:`write_live` writes the
 same files with pauses, like the correlator does, so that a producer test can watch
-a directory fill up. Both write each slot's files side by side, integration by
-integration (the 16 correlator nodes write concurrently), and close them in arrival
-order; only one integration of visibilities per file is in memory at a time.
+a directory fill up. Both write each slot's files side by side (the 16 correlator
+nodes write concurrently), growing them by one integration at a time when paced and
+by memory-bounded blocks of integrations otherwise, and close them in arrival order.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from simulator.visibilities import (
 
 log = structlog.get_logger(__name__)
 
+#: Visibilities per append when writing unpaced (~16 MB of complex64): bounds memory.
+BLOCK_VISIBILITIES = 2**21
 #: Size of a "garbage" corrupt file.
 GARBAGE_BYTES = 64 * 1024
 TEMP_SUFFIX = ".tmp"
@@ -93,15 +95,19 @@ def write_live(
     result = _result(out, config, setup, truth_path or out / "truth.json")
     write_truth(result)
     entries = {(e.dump, e.path.name): e for d in result.dumps for e in d.entries}
-    models: dict[int, DumpModel] = {}
+    writer = _DumpWriter(
+        out=out,
+        config=config,
+        setup=setup,
+        integration_delay_s=integration_delay_s,
+        file_delay_s=file_delay_s,
+        on_file_complete=(
+            (lambda f: on_file_complete(entries[(f.dump, f.name)])) if on_file_complete else None
+        ),
+        on_integration=on_integration,
+    )
     for slot in range(config.n_dumps + 1):
-        planned = [f for f in setup.plan.files if f.slot == slot]
-        _write_slot(
-            out, config, setup, models, planned, integration_delay_s, file_delay_s,
-            lambda f: on_file_complete(entries[(f.dump, f.name)]) if on_file_complete else None,
-            lambda t, s=slot: on_integration(s, t) if on_integration else None,
-        )  # fmt: skip
-        models = {d: m for d, m in models.items() if d > slot - config.late_by_dumps - 1}
+        writer.write_slot(slot)
     log.info("simulation written", out_dir=str(out), files=len(result.files))
     return result
 
@@ -187,90 +193,108 @@ def _result(
     )
 
 
-def _write_slot(
-    out: Path,
-    config: SimulationConfig,
-    setup: _Setup,
-    models: dict[int, DumpModel],
-    planned: list[PlannedFile],
-    integration_delay_s: float,
-    file_delay_s: float,
-    completed: Callable[[PlannedFile], None],
-    integrated: Callable[[int], None],
-) -> None:
-    streamed = [
-        f for f in planned if config.write_mode == "incremental" and CORRUPT not in f.cases
-    ]
-    writers: dict[PlannedFile, CorrelatorFileWriter] = {}
-    try:
-        for f in streamed:
-            writers[f] = CorrelatorFileWriter(out / f.name, _header(config, setup, f))
-        for t in range(config.n_times):
-            for f in streamed:
-                _append(writers[f], config, setup, models, f, t)
-                writers[f].flush()
-            if streamed:
-                integrated(t)
-                if integration_delay_s:
-                    time.sleep(integration_delay_s)
-        for f in planned:
-            if f in writers:
-                writers.pop(f).close()
-            else:
-                _write_whole(out, config, setup, models, f)
-            completed(f)
-            if file_delay_s:
-                time.sleep(file_delay_s)
-    finally:
-        for writer in writers.values():
-            writer.close()
+@dataclasses.dataclass
+class _DumpWriter:
+    """Writes the planned files slot by slot, with the pacing and callbacks asked for.
 
+    Without pacing or an integration callback each file gets all its integrations in
+    one append (fast); otherwise one integration at a time. Either way the noise of
+    integration ``t`` comes from its own seeded generator, so the files are identical.
+    """
 
-def _write_whole(
-    out: Path,
-    config: SimulationConfig,
-    setup: _Setup,
-    models: dict[int, DumpModel],
-    f: PlannedFile,
-) -> None:
-    """Write a file under a temporary name, damage it if it is to be corrupt, rename it."""
-    final = out / f.name
-    temporary = final.with_name(final.name + TEMP_SUFFIX)
-    if CORRUPT in f.cases and config.corrupt_style == "garbage":
-        rng = np.random.default_rng([config.seed, f.dump, f.subband, 1])
-        temporary.write_bytes(rng.bytes(GARBAGE_BYTES))
-    else:
-        with CorrelatorFileWriter(temporary, _header(config, setup, f)) as writer:
-            for t in range(config.n_times):
-                _append(writer, config, setup, models, f, t)
-        if CORRUPT in f.cases:
-            with temporary.open("r+b") as handle:
-                handle.truncate(temporary.stat().st_size // 2)
-    temporary.replace(final)
+    out: Path
+    config: SimulationConfig
+    setup: _Setup
+    integration_delay_s: float
+    file_delay_s: float
+    on_file_complete: Callable[[PlannedFile], None] | None
+    on_integration: IntegrationCallback | None
+    models: dict[int, DumpModel] = dataclasses.field(default_factory=dict)
 
+    def write_slot(self, slot: int) -> None:
+        planned = [f for f in self.setup.plan.files if f.slot == slot]
+        in_place = [
+            f for f in planned if self.config.write_mode == "incremental" and CORRUPT not in f.cases
+        ]
+        paced = bool(self.integration_delay_s or self.on_integration)
+        step = 1 if paced else self._block_integrations()
+        writers: dict[PlannedFile, CorrelatorFileWriter] = {}
+        try:
+            for f in in_place:
+                writers[f] = CorrelatorFileWriter(self.out / f.name, self._header(f))
+            for first in range(0, self.config.n_times, step):
+                stop = min(first + step, self.config.n_times)
+                for f in in_place:
+                    self._append(writers[f], f, first, stop)
+                    writers[f].flush()
+                if in_place and paced:
+                    if self.on_integration:
+                        self.on_integration(slot, first)
+                    time.sleep(self.integration_delay_s)
+            for f in planned:
+                if f in writers:
+                    writers.pop(f).close()
+                else:
+                    self._write_whole(f)
+                if self.on_file_complete:
+                    self.on_file_complete(f)
+                time.sleep(self.file_delay_s)
+        finally:
+            for open_writer in writers.values():
+                open_writer.close()
+        self._forget_models_before(slot + 1 - self.config.late_by_dumps)
 
-def _append(
-    writer: CorrelatorFileWriter,
-    config: SimulationConfig,
-    setup: _Setup,
-    models: dict[int, DumpModel],
-    f: PlannedFile,
-    t: int,
-) -> None:
-    model = models.get(f.dump)
-    if model is None:
-        model = build_dump_model(
-            setup.layout,
-            setup.sources,
-            setup.dump_times_jd[f.dump],
-            np.deg2rad(config.pointing_dec_deg),
-        )
-        models[f.dump] = model
-    rng = np.random.default_rng([config.seed, f.dump, f.subband, t])
-    freqs = subband_frequencies(f.subband, config.n_channels_per_subband)
-    one = slice(t, t + 1)
-    vis = visibilities(model, freqs, one, config.noise_jy, rng)
-    writer.append(model.times_jd[one], model.lst_rad[one], model.uvw_m[one], vis)
+    def _block_integrations(self) -> int:
+        """Integrations per append when not paced: few appends, bounded memory."""
+        per_integration = self.setup.layout.n_baselines * self.config.n_channels_per_subband
+        return max(1, min(self.config.n_times, BLOCK_VISIBILITIES // per_integration))
+
+    def _write_whole(self, f: PlannedFile) -> None:
+        """Write under a temporary name, damage the file if it is to be corrupt, rename."""
+        final = self.out / f.name
+        temporary = final.with_name(final.name + TEMP_SUFFIX)
+        if CORRUPT in f.cases and self.config.corrupt_style == "garbage":
+            rng = np.random.default_rng([self.config.seed, f.dump, f.subband, 1])
+            temporary.write_bytes(rng.bytes(GARBAGE_BYTES))
+        else:
+            step = self._block_integrations()
+            with CorrelatorFileWriter(temporary, self._header(f)) as writer:
+                for first in range(0, self.config.n_times, step):
+                    self._append(writer, f, first, min(first + step, self.config.n_times))
+            if CORRUPT in f.cases:
+                with temporary.open("r+b") as handle:
+                    handle.truncate(temporary.stat().st_size // 2)
+        temporary.replace(final)
+
+    def _append(self, writer: CorrelatorFileWriter, f: PlannedFile, first: int, stop: int) -> None:
+        model = self._model(f.dump)
+        freqs = subband_frequencies(f.subband, self.config.n_channels_per_subband)
+        block = slice(first, stop)
+        vis = np.empty((stop - first, model.n_baselines, freqs.size), dtype=np.complex64)
+        for t in range(first, stop):
+            rng = np.random.default_rng([self.config.seed, f.dump, f.subband, t])
+            vis[t - first] = visibilities(model, freqs, slice(t, t + 1), self.config.noise_jy, rng)[
+                0
+            ]
+        writer.append(model.times_jd[block], model.lst_rad[block], model.uvw_m[block], vis)
+
+    def _model(self, dump: int) -> DumpModel:
+        if dump not in self.models:
+            self.models[dump] = build_dump_model(
+                self.setup.layout,
+                self.setup.sources,
+                self.setup.dump_times_jd[dump],
+                np.deg2rad(self.config.pointing_dec_deg),
+            )
+        return self.models[dump]
+
+    def _forget_models_before(self, dump: int) -> None:
+        """Drop geometry no later slot needs (late files reuse their dump's model)."""
+        for old in [d for d in self.models if d < dump]:
+            del self.models[old]
+
+    def _header(self, f: PlannedFile) -> FileHeader:
+        return _header(self.config, self.setup, f)
 
 
 def _header(config: SimulationConfig, setup: _Setup, f: PlannedFile) -> FileHeader:

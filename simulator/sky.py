@@ -7,10 +7,13 @@ positions when it re-phases the data to a source.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from astropy.utils import iers
 from pyuvdata.utils.phasing import calc_app_coords, transform_app_to_icrs
 from pyuvdata.utils.times import get_lst_for_time
 
@@ -26,37 +29,53 @@ class PointSource:
     flux_jy: float
 
 
+@contextmanager
+def tolerant_earth_orientation() -> Iterator[None]:
+    """Let astropy use stale or extrapolated Earth-orientation (UT1) tables.
+
+    Offline, astropy refuses times past its IERS predictions (e.g. "now" for a live
+    test). A simulation needs consistency, not sub-millisecond UT1: 10 ms of UT1 error
+    moves the sky by 0.15", a few hundredths of a radian on the longest baseline.
+    Scoped to the simulator's own calls; the process-wide configuration is untouched.
+    """
+    with (
+        iers.conf.set_temp("auto_max_age", None),
+        iers.conf.set_temp("iers_degraded_accuracy", "warn"),
+    ):
+        yield
+
+
 def apparent_lst(times_jd: npt.ArrayLike) -> npt.NDArray:
     """Local apparent sidereal time (rad) at the array centre."""
-    return np.asarray(
-        get_lst_for_time(np.atleast_1d(np.asarray(times_jd, float)), telescope_loc=site_location())
-    )
+    jd = np.atleast_1d(np.asarray(times_jd, float))
+    with tolerant_earth_orientation():
+        return np.asarray(get_lst_for_time(jd, telescope_loc=site_location()))
 
 
 def apparent_position(
     source: PointSource, times_jd: npt.NDArray, lst_rad: npt.NDArray
 ) -> tuple[npt.NDArray, npt.NDArray]:
     """Apparent (topocentric, of-date) RA and Dec (rad) of a source at each time."""
-    app_ra, app_dec = calc_app_coords(
-        lon_coord=np.deg2rad(source.ra_deg),
-        lat_coord=np.deg2rad(source.dec_deg),
-        coord_frame="icrs",
-        time_array=times_jd,
-        lst_array=lst_rad,
-        telescope_loc=site_location(),
-    )
+    with tolerant_earth_orientation():
+        app_ra, app_dec = calc_app_coords(
+            lon_coord=np.deg2rad(source.ra_deg),
+            lat_coord=np.deg2rad(source.dec_deg),
+            coord_frame="icrs",
+            time_array=times_jd,
+            lst_array=lst_rad,
+            telescope_loc=site_location(),
+        )
     return np.asarray(app_ra), np.asarray(app_dec)
 
 
 def meridian_icrs(time_jd: float, pointing_dec_rad: float) -> tuple[float, float]:
     """J2000/ICRS (RA, Dec) in degrees of the meridian point (HA 0, apparent Dec) at a time."""
     lst = apparent_lst([time_jd])
-    ra, dec = transform_app_to_icrs(
-        time_array=np.array([time_jd]),
-        app_ra=lst,
-        app_dec=np.array([pointing_dec_rad]),
-        telescope_loc=site_location(),
-    )
-    return float(np.rad2deg(np.atleast_1d(ra)[0]) % 360.0), float(
-        np.rad2deg(np.atleast_1d(dec)[0])
-    )
+    with tolerant_earth_orientation():
+        ra, dec = transform_app_to_icrs(
+            time_array=np.array([time_jd]),
+            app_ra=lst,
+            app_dec=np.array([pointing_dec_rad]),
+            telescope_loc=site_location(),
+        )
+    return float(np.rad2deg(np.atleast_1d(ra)[0]) % 360.0), float(np.rad2deg(np.atleast_1d(dec)[0]))

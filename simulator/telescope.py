@@ -107,8 +107,7 @@ def build_layout(stations: Sequence[Station], data_station_numbers: Sequence[int
         locations = EarthLocation.from_geodetic(
             lon=[s.lon_deg for s in present] * u.deg,
             lat=[s.lat_deg for s in present] * u.deg,
-            height=[SITE_ALT_M if s.elevation_m is None else s.elevation_m for s in present]
-            * u.m,
+            height=[SITE_ALT_M if s.elevation_m is None else s.elevation_m for s in present] * u.m,
         )
         centre = site_location()
         relative = np.stack(

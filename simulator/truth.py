@@ -74,8 +74,7 @@ def write_truth(result: SimulationResult) -> None:
         "pointing_dec_deg": result.pointing_dec_deg,
         "station_numbers": list(result.station_numbers),
         "sources": [
-            {"ra_deg": s.ra_deg, "dec_deg": s.dec_deg, "flux_jy": s.flux_jy}
-            for s in result.sources
+            {"ra_deg": s.ra_deg, "dec_deg": s.dec_deg, "flux_jy": s.flux_jy} for s in result.sources
         ],
         "config": result.config,
         "arrival_order": [str(p) for p in result.files],

@@ -61,6 +61,7 @@ class CorrelatorFileWriter:
         self._header = header
         self._file = h5py.File(self.path, "w")
         self._n_bls = header.layout.n_baselines
+        self._datasets: dict[str, h5py.Dataset] = {}
         self._initialise()
 
     def append(
@@ -72,11 +73,10 @@ class CorrelatorFileWriter:
         """
         n_times = times_jd.size
         n_rows = n_times * self._n_bls
-        head, data = self._file["Header"], self._file["Data"]
-        old = head["time_array"].shape[0]
+        old = self._datasets["time_array"].shape[0]
         new = old + n_rows
         layout = self._header.layout
-        per_blt: dict[str, npt.NDArray] = {
+        rows: dict[str, npt.NDArray] = {
             "time_array": np.repeat(times_jd, self._n_bls),
             "integration_time": np.full(n_rows, self._header.integration_time_s),
             "uvw_array": uvw_m.reshape(n_rows, 3).astype(np.float32),
@@ -84,22 +84,20 @@ class CorrelatorFileWriter:
             "ant_2_array": np.tile(layout.ant_2, n_times),
         }
         if self._header.write_lst_array:
-            per_blt["lst_array"] = np.repeat(lst_rad, self._n_bls)
-        for name, values in per_blt.items():
-            head[name].resize(new, axis=0)
-            head[name][old:new] = values
+            rows["lst_array"] = np.repeat(lst_rad, self._n_bls)
         shape = (n_rows, 1, vis.shape[-1], len(POLARIZATIONS))
         # Whole arrays, never scalars: h5py broadcasts a scalar chunk by chunk in Python.
-        per_row = {
+        rows |= {
             "visdata": np.broadcast_to(vis.reshape(n_rows, 1, -1, 1), shape),
             "flags": np.zeros(shape, dtype=np.bool_),
             "nsamples": np.ones(shape, dtype=np.float32),
         }
-        for name, values in per_row.items():
-            data[name].resize(new, axis=0)
-            data[name][old:new] = np.ascontiguousarray(values)
-        head["Ntimes"][()] = new // self._n_bls
-        head["Nblts"][()] = new
+        for name, values in rows.items():
+            dataset = self._datasets[name]
+            dataset.resize(new, axis=0)
+            dataset[old:new] = np.ascontiguousarray(values)
+        self._datasets["Ntimes"][()] = new // self._n_bls
+        self._datasets["Nblts"][()] = new
 
     def flush(self) -> None:
         """Push what has been appended so far to the operating system."""
@@ -155,10 +153,18 @@ class CorrelatorFileWriter:
             ("ant_1_array", np.int64),
             ("ant_2_array", np.int64),
         ):
-            head.create_dataset(name, (0,), maxshape=(None,), dtype=dtype, chunks=True)
+            self._datasets[name] = head.create_dataset(
+                name, (0,), maxshape=(None,), dtype=dtype, chunks=True
+            )
         if h.write_lst_array:
-            head.create_dataset("lst_array", (0,), maxshape=(None,), dtype=np.float64, chunks=True)
-        head.create_dataset("uvw_array", (0, 3), maxshape=(None, 3), dtype=np.float32, chunks=True)
+            self._datasets["lst_array"] = head.create_dataset(
+                "lst_array", (0,), maxshape=(None,), dtype=np.float64, chunks=True
+            )
+        self._datasets["uvw_array"] = head.create_dataset(
+            "uvw_array", (0, 3), maxshape=(None, 3), dtype=np.float32, chunks=True
+        )
+        self._datasets["Ntimes"] = head["Ntimes"]
+        self._datasets["Nblts"] = head["Nblts"]
         extra = head.create_group("extra_keywords")
         extra["phase_center_dec"] = h.pointing_dec_rad
         extra["ha_phase_center"] = 0.0
@@ -167,9 +173,11 @@ class CorrelatorFileWriter:
         extra["applied_delays_ns"] = np.bytes_(h.applied_delays_ns)
         shape = (0, 1, h.freqs_hz.size, len(POLARIZATIONS))
         maxshape = (None, *shape[1:])
-        for name, dtype in (
+        for name, data_type in (
             ("visdata", np.complex64),
             ("flags", np.bool_),
             ("nsamples", np.float32),
         ):
-            data.create_dataset(name, shape, maxshape=maxshape, dtype=dtype, chunks=True)
+            self._datasets[name] = data.create_dataset(
+                name, shape, maxshape=maxshape, dtype=data_type, chunks=True
+            )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
-from pyuvdata import UVData
 
 from simulator import SimulationConfig, SimulationResult, simulate
 from simulator.stations import STATION_TABLE_NAME
@@ -33,18 +30,3 @@ def small_config(station_table: Path) -> SimulationConfig:
 def small_run(tmp_path_factory: pytest.TempPathFactory, small_config) -> SimulationResult:
     """Two complete dumps of five antennas, all 16 subbands, the default source."""
     return simulate(tmp_path_factory.mktemp("small"), small_config)
-
-
-def read_uvdata(path: Path) -> UVData:
-    """Read a correlator-layout file the way a DSA-110 reader must with pyuvdata 3.2.
-
-    pyuvdata's check rejects the float32 ``uvw_array`` these files carry, so read
-    unchecked, cast, and then run the full check.
-    """
-    uv = UVData.from_file(str(path), file_type="uvh5", run_check=False)
-    uv.uvw_array = uv.uvw_array.astype(np.float64)
-    with warnings.catch_warnings():
-        # pyuvdata takes "drift" uvws to be zenith (ENU) ones; these point at the meridian.
-        warnings.filterwarnings("ignore", message="The uvw_array does not match the expected")
-        uv.check()
-    return uv

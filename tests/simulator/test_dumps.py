@@ -14,7 +14,7 @@ from pyuvdata import UVData
 
 from converter.grouping import InvalidSubbandName, find_subband_groups, parse_subband_filename
 from simulator import PointSource, SimulationConfig, load_truth, simulate
-from tests.simulator.conftest import read_uvdata
+from tests.simulator.pyuvdata_reader import read_uvdata
 
 CADENCE = timedelta(seconds=309.237648)
 
@@ -43,8 +43,9 @@ def test_dumps_follow_the_309_s_cadence(small_run):
 
 def test_jitter_option_bounds_the_name_timestamps(tmp_path, tiny):
     start = datetime(2025, 1, 1, 0, 0, 0, 250000, tzinfo=UTC)
-    run = simulate(tmp_path / "a", dataclasses.replace(tiny, start=start, n_dumps=3,
-                                                       jitter_s=(3.0, 6.0)))  # fmt: skip
+    run = simulate(
+        tmp_path / "a", dataclasses.replace(tiny, start=start, n_dumps=3, jitter_s=(3.0, 6.0))
+    )
     for dump in run.dumps:
         for stamp in stamps_of(dump):
             assert dump.start_time + timedelta(seconds=2) <= stamp
@@ -64,8 +65,7 @@ def test_every_complete_dump_groups_as_one(small_run):
 
 
 @pytest.mark.parametrize(("offset", "edge_seconds"), [(0.0, 0), (150.0, 150)])
-def test_straddle_puts_one_dump_on_both_sides_of_a_grid_edge(tmp_path, tiny, offset,
-                                                             edge_seconds):  # fmt: skip
+def test_straddle_puts_one_dump_on_both_sides_of_a_grid_edge(tmp_path, tiny, offset, edge_seconds):
     config = dataclasses.replace(tiny, straddle_grid_edge=True, grid_offset_s=offset)
     run = simulate(tmp_path, config)
     stamps = stamps_of(run.dumps[0])
@@ -108,8 +108,9 @@ def test_duplicate_is_a_second_identical_file_in_the_same_dump(tmp_path, tiny):
 
 def test_corrupt_files_cannot_be_read(tmp_path, tiny):
     for style in ("truncated", "garbage"):
-        run = simulate(tmp_path / style, dataclasses.replace(tiny, corrupt=((0, 2),),
-                                                             corrupt_style=style))  # fmt: skip
+        run = simulate(
+            tmp_path / style, dataclasses.replace(tiny, corrupt=((0, 2),), corrupt_style=style)
+        )
         path = run.dumps[0].files[2]
         assert parse_subband_filename(path).subband == 2  # the name is fine
         assert path.stat().st_size > 0
@@ -161,10 +162,18 @@ def test_shuffle_changes_the_arrival_order_within_each_dump(tmp_path, tiny):
 
 
 def test_the_truth_file_records_sources_and_files(tmp_path, station_table):
-    sources = (PointSource(ra_deg=44.0, dec_deg=55.1, flux_jy=3.0),
-               PointSource(ra_deg=43.5, dec_deg=54.8, flux_jy=0.5))  # fmt: skip
-    config = SimulationConfig(n_antennas=3, n_dumps=2, station_table=station_table,
-                              sources=sources, subbands=(0, 1), missing=((1, 1),))  # fmt: skip
+    sources = (
+        PointSource(ra_deg=44.0, dec_deg=55.1, flux_jy=3.0),
+        PointSource(ra_deg=43.5, dec_deg=54.8, flux_jy=0.5),
+    )
+    config = SimulationConfig(
+        n_antennas=3,
+        n_dumps=2,
+        station_table=station_table,
+        sources=sources,
+        subbands=(0, 1),
+        missing=((1, 1),),
+    )
     run = simulate(tmp_path, config)
     truth = load_truth(tmp_path / "truth.json")
     assert truth.truth_path == run.truth_path == tmp_path / "truth.json"
@@ -196,3 +205,15 @@ def test_default_source_sits_on_the_first_dump_meridian(small_run):
     turn = np.deg2rad(309.237648 * 360.98564736629 / 86400)
     expected = 2 * np.arcsin(np.cos(np.deg2rad(55.0)) * np.sin(turn / 2))
     assert a.separation(b).rad == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:ERFA function")
+@pytest.mark.filterwarnings("ignore:time is out of IERS range")
+@pytest.mark.filterwarnings("ignore:.*IERS")
+def test_times_beyond_the_earth_orientation_tables_still_simulate(tmp_path, tiny):
+    """Offline, astropy's UT1 predictions end; a live test simulating "now" must work."""
+    future = datetime.now(UTC) + timedelta(days=3 * 365)
+    run = simulate(tmp_path, dataclasses.replace(tiny, start=future, subbands=(0,)))
+    with h5py.File(run.files[0], "r") as f:
+        assert f["Header/Ntimes"][()] == 24
+    assert run.dumps[0].start_time == future

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -9,9 +11,10 @@ from astropy import units as u
 from astropy.coordinates import EarthLocation
 from astropy.time import Time
 
+from simulator import simulate
 from simulator.stations import read_station_table
 from simulator.telescope import DUMP_CADENCE_S, INTEGRATION_TIME_S
-from tests.simulator.conftest import read_uvdata
+from tests.simulator.pyuvdata_reader import read_uvdata
 
 N_ANTS = 5
 N_BLS = N_ANTS * (N_ANTS + 1) // 2
@@ -59,7 +62,11 @@ def test_header_matches_the_correlator(small_run):
         assert extra["fs_table"][()]
         assert len(extra["applied_delays_ns"][()].split()) == 2 * 117
         d = f["Data"]
-        for name, dtype in (("visdata", np.complex64), ("flags", np.bool_), ("nsamples", np.float32)):
+        for name, dtype in (
+            ("visdata", np.complex64),
+            ("flags", np.bool_),
+            ("nsamples", np.float32),
+        ):
             assert d[name].dtype == dtype
             assert d[name].shape == (N_BLS * 24, 1, 48, 2)
         assert not d["flags"][:].any()
@@ -136,9 +143,25 @@ def test_antenna_positions_come_from_the_station_table(small_run, station_table)
         loc = EarthLocation.from_geodetic(
             lon=s.lon_deg * u.deg, lat=s.lat_deg * u.deg, height=height * u.m
         )
-        expected = [(loc.x - centre.x).to_value(u.m), (loc.y - centre.y).to_value(u.m),
-                    (loc.z - centre.z).to_value(u.m)]  # fmt: skip
+        expected = [
+            (loc.x - centre.x).to_value(u.m),
+            (loc.y - centre.y).to_value(u.m),
+            (loc.z - centre.z).to_value(u.m),
+        ]
         np.testing.assert_allclose(positions[number - 1], expected, atol=1e-6)
     # The array spans kilometres: the chosen antennas are spread over both arms.
     spread = np.ptp(positions[data_ants], axis=0)
     assert np.linalg.norm(spread) > 1000
+
+
+def test_optional_lst_array_matches_pyuvdata(tmp_path, small_config):
+    config = dataclasses.replace(small_config, n_dumps=1, subbands=(4,), write_lst_array=True)
+    path = simulate(tmp_path, config).files[0]
+    with h5py.File(path, "r") as f:
+        written = f["Header/lst_array"][:]
+    computed = read_uvdata(path).lst_array  # pyuvdata reads the stored one...
+    np.testing.assert_array_equal(written, computed)
+    with h5py.File(path, "r+") as f:
+        del f["Header/lst_array"]
+    recomputed = read_uvdata(path).lst_array  # ...or computes its own from time_array
+    np.testing.assert_allclose(written, recomputed, atol=1e-9)

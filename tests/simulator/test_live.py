@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simulator import SimulationConfig, write_live
-from tests.simulator.conftest import read_uvdata
+from tests.simulator.pyuvdata_reader import read_uvdata
 
 N_BLS = 6  # three antennas with autos
 
@@ -31,7 +32,8 @@ except OSError as exc:
 def peek(path: Path, lock: bool) -> dict:
     """Read a header from another process, as a producer would (with or without locking)."""
     args = [sys.executable, "-c", _PEEK, str(path), "lock" if lock else "nolock"]
-    done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "HDF5_USE_FILE_LOCKING"}
+    done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120, env=env)
     return json.loads(done.stdout)
 
 
@@ -85,13 +87,13 @@ def test_rename_mode_makes_each_file_appear_complete(tmp_path, live_config):
 
 
 def test_truth_is_written_before_the_first_file(tmp_path, live_config):
+    truth = tmp_path.parent / f"{tmp_path.name}-truth.json"
     present = []
     write_live(
         tmp_path,
         live_config,
-        truth_path=tmp_path.parent / f"{tmp_path.name}-truth.json",
-        on_integration=lambda slot, t: present.append((tmp_path.parent / f"{tmp_path.name}"
-                                                       "-truth.json").exists()),  # fmt: skip
+        truth_path=truth,
+        on_integration=lambda slot, t: present.append(truth.exists()),
     )
     assert present and all(present)
     assert not (tmp_path / "truth.json").exists()

@@ -13,7 +13,7 @@ from astropy.coordinates import ICRS, EarthLocation, HADec, SkyCoord
 from astropy.time import Time
 
 from simulator import PointSource, SimulationConfig, simulate
-from tests.simulator.conftest import read_uvdata
+from tests.simulator.pyuvdata_reader import read_uvdata
 
 SITE = EarthLocation.from_geodetic(
     lon=-2.064427799 * u.rad, lat=0.649845511 * u.rad, height=1188.05 * u.m
@@ -25,8 +25,9 @@ DEC = 55.0
 
 def meridian_source(time_jd: float, flux: float) -> PointSource:
     """A source at HA 0, apparent Dec ``DEC`` at ``time_jd``, computed with astropy alone."""
-    here = HADec(ha=0 * u.hourangle, dec=DEC * u.deg, obstime=Time(time_jd, format="jd"),
-                 location=SITE)  # fmt: skip
+    here = HADec(
+        ha=0 * u.hourangle, dec=DEC * u.deg, obstime=Time(time_jd, format="jd"), location=SITE
+    )
     icrs = SkyCoord(here).transform_to(ICRS())
     return PointSource(ra_deg=icrs.ra.deg, dec_deg=icrs.dec.deg, flux_jy=flux)
 

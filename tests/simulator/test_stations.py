@@ -20,7 +20,10 @@ def test_reads_all_117_stations(station_table):
     assert [s.number for s in stations] == list(range(1, 118))
     first = stations[0]
     assert (first.name, first.lat_deg, first.lon_deg, first.elevation_m) == (
-        "DSA-001", 37.2333752, -118.2856408, 1182.6
+        "DSA-001",
+        37.2333752,
+        -118.2856408,
+        1182.6,
     )
     assert (first.antenna_number, first.antenna_name) == (0, "1")
     assert stations[116].elevation_m is None  # blank in the table
@@ -48,8 +51,7 @@ def test_default_table_comes_from_the_environment(monkeypatch, station_table):
         default_station_table()
 
 
-def test_default_table_beside_the_repository_or_a_clear_error(monkeypatch, tmp_path,
-                                                              station_table):  # fmt: skip
+def test_default_table_beside_the_repository_or_a_clear_error(monkeypatch, tmp_path, station_table):
     monkeypatch.delenv(STATION_TABLE_ENV, raising=False)
     repo = station_table.parents[2] / "main"
     assert default_station_table(repo_root=repo) == station_table

@@ -1,0 +1,116 @@
+"""The record of finished groups, read from real topics: open transactions, old events."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from confluent_kafka import Producer
+
+from consumer.finished import FinishedRecordReader
+from consumer.outputs import Reason, SourceMessage, group_dead_letter
+from consumer.state import FinishedRecord, FinishKind
+from schemas.codec import EventCodec
+from tests.consumer.harness import create_topics
+
+pytestmark = pytest.mark.broker
+
+T0 = datetime(2025, 10, 2, 10, 0, 0, tzinfo=UTC)
+
+
+def dead_letter_for(topics, group_time):
+    group_id = group_time.strftime("%Y-%m-%dT%H:%M:%S")
+    source = SourceMessage(topics.subbands, 0, 0, None, None)
+    return group_dead_letter(
+        topics.dead_letter, group_id, group_time, Reason.INCOMPLETE_GROUP, "test",
+        source=source, subbands=[1], attempts=1,
+    )
+
+
+def ms_ready_record(group_id):
+    now = datetime.now(UTC)
+    return {
+        "event_id": str(uuid.uuid4()), "group_id": group_id, "ms_path": "/x.ms",
+        "subbands_present": [0, 1], "subbands_missing": [], "n_rows": 1, "n_channels": 1,
+        "freq_min_hz": 1.0, "freq_max_hz": 2.0, "time_start": now, "time_end": now,
+        "phase_center_ra_rad": 0.0, "phase_center_dec_rad": 0.0, "pointing_dec_rad": 0.0,
+        "stage_seconds": {}, "input_files": [], "software_version": "t", "attempt": 1,
+        "revision": 1, "replay": False, "reused": False, "produced_at": now,
+    }
+
+
+def reader_for(bootstrap, topics, record):
+    return FinishedRecordReader(
+        {"bootstrap.servers": bootstrap},
+        input_topic=topics.subbands,
+        output_topics=(topics.ms_ready, topics.dead_letter),
+        reader_group=f"test-reader-{uuid.uuid4().hex[:8]}",
+        record=record,
+        codec=EventCodec(),
+        lookback=timedelta(hours=1),
+        timeout_s=60,
+    )
+
+
+def test_reader_waits_for_a_transaction_still_being_committed(kafka_bootstrap, topic_settings):
+    """An event below the high watermark is waited for, not missed, while its txn is open."""
+    create_topics(kafka_bootstrap, topic_settings)
+    codec = EventCodec()
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"t-{uuid.uuid4().hex}"}
+    )
+    producer.init_transactions()
+    producer.begin_transaction()
+    stamp = int(T0.timestamp() * 1000)
+    producer.produce(
+        topic_settings.ms_ready, codec.encode("MeasurementSetReady", ms_ready_record("g-open")),
+        key=b"g-open", timestamp=stamp,
+    )
+    producer.flush()
+    committer = threading.Timer(3.0, producer.commit_transaction)
+    committer.start()
+    record = FinishedRecord()
+    reader = reader_for(kafka_bootstrap, topic_settings, record)
+    started = time.monotonic()
+    reader.ensure_covers(T0)
+    waited = time.monotonic() - started
+    committer.join()
+    reader.close()
+    finished = record.group("g-open")
+    assert finished is not None and finished.kind is FinishKind.MS_READY
+    assert waited >= 2.0  # it really waited for the commit instead of reading up to the LSO
+
+
+def test_reader_extends_backwards_for_older_groups(kafka_bootstrap, topic_settings):
+    create_topics(kafka_bootstrap, topic_settings)
+    codec = EventCodec()
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    old, new = T0 - timedelta(days=3), T0
+    for when in (old, new):
+        event = dead_letter_for(topic_settings, when)
+        group_id = when.strftime("%Y-%m-%dT%H:%M:%S")
+        producer.produce(
+            topic_settings.ms_ready, codec.encode("MeasurementSetReady", ms_ready_record(group_id)),
+            key=group_id.encode(), timestamp=int(when.timestamp() * 1000),
+        )
+        producer.produce(
+            event.topic, codec.encode(event.schema_name, event.record), key=event.key,
+            headers=list(event.headers),
+        )
+    producer.flush()
+    record = FinishedRecord()
+    reader = reader_for(kafka_bootstrap, topic_settings, record)
+    reader.ensure_covers(new)
+    assert reader.covered_from == new - timedelta(hours=1)
+    # Both dead letters (append time = now) are covered; only the recent MS-ready is.
+    ms_groups = {g for g in (old, new) if (f := record.group(g.strftime("%Y-%m-%dT%H:%M:%S")))
+                 and f.kind is FinishKind.MS_READY}
+    assert ms_groups == {new}
+    reader.ensure_covers(old)
+    assert reader.covered_from == old - timedelta(hours=1)
+    finished_old = record.group(old.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert finished_old is not None and finished_old.kind is FinishKind.MS_READY
+    reader.close()
