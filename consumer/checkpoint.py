@@ -16,6 +16,7 @@ groups still prevents a second event after the restart, but zombies are not fenc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from schemas.codec import EventCodec
 
 log = structlog.get_logger(__name__)
+
+#: Pause between retries of a retriable transactional call (e.g. a coordinator moving).
+RETRY_PAUSE_S = 0.2
 
 
 class FinishAborted(RuntimeError):
@@ -142,6 +146,7 @@ class TransactionalCheckpointer:
                 error: KafkaError = exc.args[0]
                 if error.retriable():
                     log.warning("retrying transactional call", call=what, error=str(error))
+                    time.sleep(RETRY_PAUSE_S)
                     continue
                 if error.txn_requires_abort():
                     raise _Abortable(f"{what}: {error}") from exc

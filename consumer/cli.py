@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--instance-id", help="stable, unique name of this instance (default: host name)"
     )
     parser.add_argument(
-        "--static-membership", action="store_true",
+        "--static-membership",
+        action="store_true",
         help="use the instance id as group.instance.id: a restarted pod gets its partitions "
         "back without a rebalance (StatefulSet)",
     )
@@ -116,7 +117,7 @@ def _serve(settings: Any, max_groups: int | None, idle_exit: float | None) -> in
     from consumer.checkpoint import ProducerFenced
     from consumer.crashpoints import CrashPoints
     from consumer.finished import FinishedRecordUnavailable
-    from consumer.service import ConsumerService, RunLimits
+    from consumer.service import ConsumerService, ConsumerStartupError, RunLimits
     from dsa110_stream.endpoints import start_endpoints
 
     service = ConsumerService(
@@ -132,12 +133,12 @@ def _serve(settings: Any, max_groups: int | None, idle_exit: float | None) -> in
         )
     try:
         summary = service.run()
-    except (FileNotFoundError, RuntimeError) as exc:
-        if isinstance(exc, ProducerFenced | FinishedRecordUnavailable):
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
+    except ConsumerStartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (ProducerFenced, FinishedRecordUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     finally:
         if endpoints is not None:
             endpoints.close()

@@ -164,6 +164,10 @@ class FinishedRecordReader:
         for key, end in high.items():
             self._end[key] = max(end, self._end[key])
 
+    def check_topics(self) -> None:
+        """Raise :class:`FinishedRecordUnavailable` if an output topic does not exist."""
+        self._partitions()
+
     def close(self) -> None:
         self._consumer.close()
 
@@ -175,7 +179,7 @@ class FinishedRecordReader:
             if found is None or found.error is not None:
                 raise FinishedRecordUnavailable(
                     f"topic {topic!r} does not exist or cannot be described; create the topics "
-                    "first (dsa110-stream topics --create)"
+                    "first (dsa110-stream topics create)"
                 )
             keys += [(topic, partition) for partition in sorted(found.partitions)]
         return keys

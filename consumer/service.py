@@ -15,7 +15,6 @@ partitions are paused while every worker is busy. Each loop iteration:
 
 from __future__ import annotations
 
-import itertools
 import signal
 import time
 from dataclasses import dataclass, field
@@ -26,21 +25,17 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from consumer.conversions import GroupConversions
 from consumer.crashpoints import CrashPoints
-from consumer.inputs import InputPathError, resolve_input
+from consumer.intake import Intake
 from consumer.metrics import ConsumerMetrics
 from consumer.outputs import (
     DEAD_LETTER,
     MS_READY,
     Reason,
-    SourceMessage,
-    group_dead_letter,
-    message_dead_letter,
-    ms_ready_event,
 )
 from consumer.settings import ConsumerSettings
 from consumer.state import (
-    CloseAction,
     FinishedGroup,
     FinishedRecord,
     FinishKind,
@@ -48,13 +43,10 @@ from consumer.state import (
     OpenGroup,
     PartitionState,
     Phase,
-    SubbandEntry,
     Verdict,
-    backoff_s,
-    close_action,
 )
-from consumer.workers import ConversionFailure, ConversionJob, WorkerPool
-from schemas.codec import EventCodec, UndecodableEvent
+from consumer.workers import WorkerPool
+from schemas.codec import EventCodec
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -128,8 +120,6 @@ class ConsumerService:
         self._partitions: dict[int, PartitionState] = {}
         self._last_committed: dict[int, int] = {}
         self._finished_this_run: set[str] = set()
-        self._jobs: dict[int, tuple[int, str]] = {}
-        self._job_ids = itertools.count(1)
         self._stop_reason: str | None = None
         self._hurry = False
         self._paused: bool | None = None
@@ -140,10 +130,13 @@ class ConsumerService:
         self._next_lag = 0.0
         self._lag: dict[int, int] = {}
         self._last_success: datetime | None = None
+        self._joined = False
         self._consumer: Consumer | None = None
         self._checkpoint: Checkpointer | None = None
         self._reader: FinishedRecordReader | None = None
         self._pool: WorkerPool | None = None
+        self._intake: Intake | None = None
+        self._conversions: GroupConversions | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,7 +150,6 @@ class ConsumerService:
             self._shutdown()
         finally:
             self._close_clients()
-        self.summary.exit_reason = self._stop_reason or ""
         return self.summary
 
     def request_stop(self, reason: str) -> None:
@@ -179,7 +171,7 @@ class ConsumerService:
         from confluent_kafka import Consumer
 
         from consumer.checkpoint import AtLeastOnceCheckpointer, TransactionalCheckpointer
-        from consumer.finished import FinishedRecordReader
+        from consumer.finished import FinishedRecordReader, FinishedRecordUnavailable
 
         settings = self.settings
         if not settings.data_root.is_dir():
@@ -192,6 +184,9 @@ class ConsumerService:
             settings.scratch_dir.mkdir(parents=True, exist_ok=True)
         obs = settings.observability
         self._pool = WorkerPool(settings.concurrency, obs.log_level, obs.log_json)
+        self._conversions = GroupConversions(
+            settings, self.policy, self._pool, self.record, self.crash, self.metrics
+        )
         client = settings.kafka.client_config()
         config: dict[str, Any] = {
             **client,
@@ -220,7 +215,7 @@ class ConsumerService:
             self._checkpoint = AtLeastOnceCheckpointer(
                 client, self._consumer, self._codec, self.crash
             )
-        self._reader = FinishedRecordReader(
+        reader = FinishedRecordReader(
             client,
             input_topic=self.topic,
             output_topics=(settings.topics.ms_ready, settings.topics.dead_letter),
@@ -229,6 +224,22 @@ class ConsumerService:
             codec=self._codec,
             lookback=timedelta(seconds=settings.finished_lookback_s),
             timeout_s=settings.finished_read_timeout_s,
+        )
+        self._reader = reader
+        try:
+            reader.check_topics()
+        except FinishedRecordUnavailable as exc:
+            raise ConsumerStartupError(str(exc)) from exc
+        self._intake = Intake(
+            topic=self.topic,
+            dead_letter_topic=settings.topics.dead_letter,
+            data_root=settings.data_root,
+            policy=self.policy,
+            codec=self._codec,
+            record=self.record,
+            covers=reader.ensure_covers,
+            finished=self._finished,
+            metrics=self.metrics,
         )
         self._require_input_topic()
         self._consumer.subscribe(
@@ -254,7 +265,7 @@ class ConsumerService:
         if found is None or found.error is not None:
             raise ConsumerStartupError(
                 f"input topic {self.topic!r} does not exist: create the topics first "
-                "(dsa110-stream topics --create) or check --config / DSA110_TOPICS__SUBBANDS"
+                "(dsa110-stream topics create) or check --config / DSA110_TOPICS__SUBBANDS"
             )
 
     # ------------------------------------------------------------------ the loop
@@ -270,9 +281,11 @@ class ConsumerService:
             self._on_message(message)
             self.crash.reached("after_aggregate")
         now = time.monotonic()
-        self._collect_conversions(now)
-        self._close_due_groups(now)
-        self._dispatch(now)
+        assert self._conversions is not None
+        self._conversions.collect(self._partitions, now)
+        if self._stop_reason is None:  # stopping: take no new groups
+            self._conversions.close_due(self._partitions, now)
+            self._conversions.dispatch(self._partitions, now)
         self._finish(now)
         self._apply_pause()
         self._update_gauges(now)
@@ -286,92 +299,12 @@ class ConsumerService:
             log.warning("consumer error", error=str(error))
             return
         partition = message.partition()
-        offset = message.offset()
         state = self._partitions.get(partition) if partition is not None else None
-        if state is None or offset is None or partition is None:
+        if state is None or self._intake is None:
             log.warning("message from an unassigned partition ignored", partition=partition)
             return
-        source = _source(message)
-        stamped = _message_time(message)
-        assert self._reader is not None
-        try:
-            decoded = self._codec.decode(message.value())
-        except UndecodableEvent as exc:
-            self._reader.ensure_covers(stamped)
-            state.observe(offset, None)
-            self._reject_once(state, source, Reason.UNDECODABLE, f"{exc.code}: {exc}", message)
-            return
-        if decoded.schema_name != "SubbandFile":
-            self._reader.ensure_covers(stamped)
-            state.observe(offset, None)
-            text = f"expected a SubbandFile event on {self.topic}, got {decoded.schema_name}"
-            self._reject_once(state, source, Reason.UNKNOWN, text, message)
-            return
-        self._on_subband_event(state, source, stamped, decoded.record, message)
-
-    def _on_subband_event(
-        self,
-        state: PartitionState,
-        source: SourceMessage,
-        stamped: datetime,
-        record: dict[str, Any],
-        message: Message,
-    ) -> None:
-        from converter.grouping import parse_group_id
-
-        assert self._reader is not None
-        group_id = str(record["group_id"])
-        subband = int(record["subband"])
-        relative_path = str(record["relative_path"])
-        try:
-            group_time = parse_group_id(group_id)
-        except ValueError:
-            self._reader.ensure_covers(stamped)
-            state.observe(source.offset, None)
-            text = f"group id {group_id!r} is not YYYY-MM-DDTHH:MM:SS"
-            self._reject_once(state, source, Reason.UNKNOWN, text, message)
-            return
-        self._reader.ensure_covers(min(group_time, stamped))
-        verdict = state.classify(
-            group_id,
-            subband,
-            relative_path,
-            expected_subbands=self.policy.expected_subbands,
-            finished=self._finished(group_id),
-            already_rejected=self.record.is_rejected(self.topic, state.partition, source.offset),
-        )
-        state.observe(source.offset, group_time)
-        self.metrics.events.labels(verdict=str(verdict)).inc()
-        context = {"group_id": group_id, "subband": subband, "offset": source.offset}
-        if verdict is Verdict.ADD:
-            try:
-                path = resolve_input(self.settings.data_root, relative_path)
-            except InputPathError as exc:
-                self._reject(state, source, Reason(exc.reason), exc.message, message, group_id)
-                return
-            entry = SubbandEntry(subband, source.offset, relative_path, path)
-            group = state.add(group_id, group_time, entry, time.monotonic())
-            log.debug("subband added", n_subbands=len(group.subbands), **context)
-        elif verdict in (Verdict.FINISHED, Verdict.ALREADY_REJECTED, Verdict.DUPLICATE):
-            self.summary.skipped_finished += verdict is Verdict.FINISHED
-            log.debug("event skipped", verdict=str(verdict), **context)
-        elif verdict is Verdict.LATE:
-            text = (
-                f"subband {subband} of group {group_id} ({relative_path}) arrived after the "
-                "group was closed or finished without it"
-            )
-            log.warning("late subband", **context)
-            self._reject(state, source, Reason.LATE_SUBBAND, text, message, group_id)
-        elif verdict is Verdict.CONFLICT:
-            held = state.groups[group_id].subbands[subband].relative_path
-            text = (
-                f"group {group_id} already has subband {subband} from {held}; "
-                f"{relative_path} is a second file for it and is not used"
-            )
-            self._reject(state, source, Reason.DUPLICATE_FILE, text, message, group_id)
-        elif verdict is Verdict.OUT_OF_RANGE:
-            text = f"subband {subband} is outside 0..{self.policy.expected_subbands - 1}"
-            self._reject(state, source, Reason.OUT_OF_RANGE, text, message, group_id)
+        verdict = self._intake.handle(state, message)
+        self.summary.skipped_finished += verdict is Verdict.FINISHED
 
     def _finished(self, group_id: str) -> FinishedGroup | None:
         """The group's finished record; with --force, only groups finished by this run count."""
@@ -379,202 +312,6 @@ class ConsumerService:
         if finished is not None and self.settings.force:
             return finished if group_id in self._finished_this_run else None
         return finished
-
-    def _reject_once(
-        self,
-        state: PartitionState,
-        source: SourceMessage,
-        reason: Reason,
-        text: str,
-        message: Message,
-    ) -> None:
-        if self.record.is_rejected(self.topic, state.partition, source.offset):
-            return  # dead-lettered before this re-read
-        self._reject(state, source, reason, text, message, None)
-
-    def _reject(
-        self,
-        state: PartitionState,
-        source: SourceMessage,
-        reason: Reason,
-        text: str,
-        message: Message,
-        group_id: str | None,
-    ) -> None:
-        log.warning(
-            "input event dead-lettered",
-            reason=str(reason),
-            detail=text,
-            offset=source.offset,
-            partition=source.partition,
-            group_id=group_id,
-        )
-        event = message_dead_letter(
-            self.settings.topics.dead_letter,
-            reason,
-            text,
-            source=source,
-            original=message.value(),
-            group_id=group_id,
-        )
-        state.reject(source.offset, event)
-
-    # ------------------------------------------------------------------ groups
-
-    def _close_due_groups(self, now: float) -> None:
-        if self._stop_reason is not None:
-            return
-        for state in self._partitions.values():
-            for group, reason in state.due(now, self.policy):
-                group.close_reason = reason
-                action = close_action(group, reason, self.policy)
-                missing = group.missing(self.policy.expected_subbands)
-                log.info(
-                    "group closed",
-                    group_id=group.group_id,
-                    reason=str(reason),
-                    action=str(action),
-                    n_subbands=len(group.subbands),
-                    missing=missing,
-                )
-                if action is CloseAction.CONVERT:
-                    group.phase = Phase.QUEUED
-                    group.not_before = now
-                else:
-                    text = (
-                        f"group {group.group_id} closed ({reason}) with {len(group.subbands)} of "
-                        f"{self.policy.expected_subbands} subbands, fewer than min_subbands="
-                        f"{self.policy.min_subbands}; missing {missing}"
-                    )
-                    self._finish_with_dead_letter(state, group, Reason.INCOMPLETE_GROUP, text)
-
-    def _finish_with_dead_letter(
-        self, state: PartitionState, group: OpenGroup, reason: Reason, text: str
-    ) -> None:
-        group.finish = group_dead_letter(
-            self.settings.topics.dead_letter,
-            group.group_id,
-            group.group_time,
-            reason,
-            text,
-            source=SourceMessage(self.topic, state.partition, group.first_offset, None, None),
-            subbands=group.subbands,
-            attempts=max(group.attempts, 1),
-        )
-        group.phase = Phase.FINISHING
-
-    def _dispatch(self, now: float) -> None:
-        if self._stop_reason is not None:
-            return
-        assert self._pool is not None
-        queued = [
-            (state, group)
-            for state in self._partitions.values()
-            for group in state.groups.values()
-            if group.phase is Phase.QUEUED and group.not_before <= now
-        ]
-        queued.sort(key=lambda item: (item[1].group_time, item[1].first_offset))
-        for state, group in queued[: max(self._pool.free_slots, 0)]:
-            self.crash.reached("before_convert")
-            job_id = next(self._job_ids)
-            group.job_id = job_id
-            group.attempts += 1
-            group.phase = Phase.CONVERTING
-            kill_after = self.crash.planned_delay("mid_convert")
-            job = ConversionJob(
-                group_id=group.group_id,
-                files=tuple(group.paths()),
-                output=self.settings.output_dir / f"{group.group_id}.ms",
-                scratch_dir=self.settings.scratch_dir,
-                expected_subbands=self.policy.expected_subbands,
-                antenna_positions=self.settings.antenna_positions,
-                imaging_columns=self.settings.imaging_columns,
-                force=self.settings.force,
-                attempt=group.attempts,
-                kill_consumer_after_s=kill_after,
-            )
-            self._pool.submit(job_id, job)
-            self._jobs[job_id] = (state.partition, group.group_id)
-            log.info(
-                "conversion started",
-                group_id=group.group_id,
-                attempt=group.attempts,
-                n_subbands=len(group.subbands),
-            )
-
-    def _collect_conversions(self, now: float) -> None:
-        assert self._pool is not None
-        for done in self._pool.collect():
-            partition, group_id = self._jobs.pop(done.job_id, (-1, done.job.group_id))
-            state = self._partitions.get(partition)
-            group = state.groups.get(group_id) if state is not None else None
-            if state is None or group is None or group.job_id != done.job_id:
-                log.info(
-                    "conversion result discarded: the partition was revoked meanwhile",
-                    group_id=group_id,
-                )
-                continue
-            if isinstance(done.outcome, ConversionFailure):
-                self._on_conversion_failure(state, group, done.outcome, now)
-            else:
-                self._on_conversion_success(group, done.outcome)
-
-    def _on_conversion_success(self, group: OpenGroup, result: Any) -> None:
-        self.crash.reached("after_rename")
-        previous = self.record.group(group.group_id)
-        revision = previous.revision + 1 if previous is not None else 1
-        group.finish = ms_ready_event(
-            self.settings.topics.ms_ready,
-            group.group_id,
-            group.group_time,
-            result,
-            attempt=group.attempts,
-            revision=max(revision, 1),
-            replay=previous is not None,
-        )
-        group.phase = Phase.FINISHING
-        self.metrics.conversions.labels(result="reused" if result.reused else "converted").inc()
-        self.metrics.observe_stages(result.stage_seconds)
-        if result.reused:
-            self.summary.reused += 1
-        else:
-            self.summary.converted += 1
-        log.info(
-            "conversion succeeded",
-            group_id=group.group_id,
-            ms_path=str(result.ms_path),
-            reused=bool(result.reused),
-            subbands_missing=list(result.subbands_missing),
-            seconds=round(sum(result.stage_seconds.values()), 3),
-        )
-
-    def _on_conversion_failure(
-        self, state: PartitionState, group: OpenGroup, failure: ConversionFailure, now: float
-    ) -> None:
-        self.summary.failed_attempts += 1
-        kind = "transient_error" if failure.transient else "permanent_error"
-        self.metrics.conversions.labels(result=kind).inc()
-        retry = failure.transient and group.attempts < self.settings.max_attempts
-        log.warning(
-            "conversion failed",
-            group_id=group.group_id,
-            attempt=group.attempts,
-            transient=failure.transient,
-            retry=retry,
-            error=failure.describe(),
-        )
-        if retry:
-            delay = backoff_s(
-                group.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s
-            )
-            group.phase = Phase.QUEUED
-            group.not_before = now + delay
-            return
-        text = (
-            f"conversion of group {group.group_id} failed after {group.attempts} attempt(s) "
-            f"({'transient' if failure.transient else 'permanent'} error): {failure.describe()}"
-        )
-        self._finish_with_dead_letter(state, group, Reason.CONVERSION_FAILED, text)
 
     # ------------------------------------------------------------------ finishing
 
@@ -684,6 +421,8 @@ class ConsumerService:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._reader is not None
+        self._joined = True
+        self._last_activity = time.monotonic()
         if not partitions:  # a cooperative rebalance that gave this member nothing new
             return
         committed = consumer.committed(partitions, timeout=self.settings.finished_read_timeout_s)
@@ -770,8 +509,13 @@ class ConsumerService:
             self.request_stop(f"idle for {limits.idle_exit_s:g} s (--idle-exit)")
 
     def _idle(self) -> bool:
+        """Joined the group, nothing open, nothing converting (for --idle-exit)."""
         assert self._pool is not None
-        return not self._pool.running and all(s.is_idle for s in self._partitions.values())
+        return (
+            self._joined
+            and not self._pool.running
+            and all(s.is_idle for s in self._partitions.values())
+        )
 
     def health(self) -> Health:
         """Liveness: the loop iterates. Readiness: assigned, caught up, not stopping."""
@@ -792,7 +536,7 @@ class ConsumerService:
                 "assigned_partitions": sorted(self._partitions),
                 "lag": lag,
                 "open_groups": sum(len(s.groups) for s in list(self._partitions.values())),
-                "conversions_running": len(self._jobs),
+                "conversions_running": self._conversions.running if self._conversions else 0,
                 "last_success": self._last_success.isoformat() if self._last_success else None,
                 "stopping": self._stop_reason,
             },
@@ -808,7 +552,8 @@ class ConsumerService:
         while self._pool.running and time.monotonic() < deadline and not self._hurry:
             self._consumer.poll(self.settings.poll_timeout_s)
             now = time.monotonic()
-            self._collect_conversions(now)
+            assert self._conversions is not None
+            self._conversions.collect(self._partitions, now)
             self._finish(now)
         if self._pool.running:
             log.warning(
@@ -819,7 +564,13 @@ class ConsumerService:
         self._finish(time.monotonic(), force=True)
         self._consumer.close()  # leaves the group; on_revoke commits once more
         self._consumer = None
-        log.info("consumer stopped", reason=self._stop_reason, **_summary_fields(self.summary))
+        summary = self.summary
+        if self._conversions is not None:
+            counts = self._conversions.counts
+            summary.converted, summary.reused = counts.converted, counts.reused
+            summary.failed_attempts = counts.failed_attempts
+        summary.exit_reason = self._stop_reason or ""
+        log.info("consumer stopped", **_summary_fields(summary))
 
     def _close_clients(self) -> None:
         if self._consumer is not None:
@@ -833,25 +584,6 @@ class ConsumerService:
                 self._pool.abandon()
             else:
                 self._pool.close()
-
-
-def _source(message: Message) -> SourceMessage:
-    kind, stamp = message.timestamp()
-    return SourceMessage(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        key=message.key(),
-        timestamp_ms=stamp if kind != 0 else None,
-    )
-
-
-def _message_time(message: Message) -> datetime:
-    kind, stamp = message.timestamp()
-    now = datetime.now(UTC)
-    if kind == 0:  # TIMESTAMP_NOT_AVAILABLE
-        return now
-    return min(datetime.fromtimestamp(stamp / 1000, UTC), now)
 
 
 def _summary_fields(summary: RunSummary) -> dict[str, Any]:

@@ -103,9 +103,9 @@ def antenna_itrf(location: EarthLocation, relative_m: npt.NDArray[np.float64]) -
     return relative_m + itrf_xyz(location)[np.newaxis, :]
 
 
-def meridian_center(mid_time_jd: float, pointing_dec_rad: float, location: EarthLocation) -> (
-    tuple[float, float]
-):
+def meridian_center(
+    mid_time_jd: float, pointing_dec_rad: float, location: EarthLocation
+) -> tuple[float, float]:
     """J2000 (RA, Dec) in radians of the meridian point (HA 0, apparent Dec) at a time.
 
     RA = apparent LST at that time and Dec = pointing dec, both apparent (of date),

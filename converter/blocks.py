@@ -29,7 +29,7 @@ from converter.errors import InputValidationError
 from converter.inputs import GroupInputs
 from converter.ms_writer import MainBlock, MainTableWriter
 from converter.reader import StagedRows, SubbandReader
-from converter.rephase import BlockPhasor, reorder_into, rephase_into
+from converter.rephase import TWO_PI_OVER_C, reorder_into, rephase_into
 from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.
@@ -115,10 +115,7 @@ class _Scratch:
 
     def __init__(self, inputs: GroupInputs, size: int) -> None:
         n_pols = len(inputs.reference.polarizations)
-        self.phasors = np.empty(
-            (size, inputs.band.channels_per_subband, n_pols), dtype=np.complex64
-        )
-        self.delta_w = np.zeros(size)
+        self.k_rad_per_hz = np.zeros(size)
         self._nsamples_shape = (size, inputs.band.n_channels, n_pols)
         self._nsamples: npt.NDArray[np.float32] | None = None
 
@@ -141,26 +138,25 @@ def _compute_block(
 ) -> None:
     n = stop - start
     band = inputs.band
-    scratch.delta_w[:n] = rows.delta_w_m[start:stop]
-    scratch.delta_w[n:] = 0.0
-    phasor = BlockPhasor.for_rows(
-        scratch.delta_w, band.channel_width_hz, band.channels_per_subband, len(rows.pol_map)
-    )
+    pol_map = np.asarray(rows.pol_map, dtype=np.int64)
+    np.multiply(rows.delta_w_m[start:stop], TWO_PI_OVER_C, out=scratch.k_rad_per_hz[:n])
+    scratch.k_rad_per_hz[n:] = 0.0
     constant_nsamples: set[float] = set()
     for subband, arrays in staged.items():
         header = inputs.headers[subband]
         descending = bool(header.freqs_hz[0] > header.freqs_hz[-1])
         channels = band.channel_slice(subband)
-        phasor.subband_into(float(band.freqs_hz[channels.start]), scratch.phasors)
         rephase_into(
             arrays["visdata"],
-            scratch.phasors,
+            scratch.k_rad_per_hz,
+            float(band.freqs_hz[channels.start]),
+            band.channel_width_hz,
             out.data[:, channels, :],
             descending=descending,
-            pol_map=rows.pol_map,
+            pol_map=pol_map,
         )
         reorder_into(
-            arrays["flags"], out.flags[:, channels, :], descending=descending, pol_map=rows.pol_map
+            arrays["flags"], out.flags[:, channels, :], descending=descending, pol_map=pol_map
         )
         nsamples = arrays["nsamples"].array  # includes padding rows: a cheap first look
         constant_nsamples.update({float(nsamples.min()), float(nsamples.max())})
@@ -168,7 +164,7 @@ def _compute_block(
     if len(constant_nsamples) == 1:
         weight[...] = constant_nsamples.pop()
     else:
-        weight[...] = _median_nsamples(inputs, rows, staged, scratch, n)
+        weight[...] = _median_nsamples(inputs, pol_map, staged, scratch, n)
     np.divide(1.0, np.sqrt(weight), out=out.sigma[:n], where=weight > 0)
     out.sigma[:n][weight <= 0] = 0.0
     swap = np.flatnonzero(rows.conjugate_rows[start:stop])
@@ -180,7 +176,11 @@ def _compute_block(
 
 
 def _median_nsamples(
-    inputs: GroupInputs, rows: BlockInputs, staged: StagedSet, scratch: _Scratch, n: int
+    inputs: GroupInputs,
+    pol_map: npt.NDArray[np.int64],
+    staged: StagedSet,
+    scratch: _Scratch,
+    n: int,
 ) -> npt.NDArray[np.float32]:
     """pyuvdata's WEIGHT: per row and pol, the median of nsamples over present channels."""
     nsamples = scratch.nsamples
@@ -190,7 +190,7 @@ def _median_nsamples(
             arrays["nsamples"],
             nsamples[:, inputs.band.channel_slice(subband), :],
             descending=bool(header.freqs_hz[0] > header.freqs_hz[-1]),
-            pol_map=rows.pol_map,
+            pol_map=pol_map,
         )
     present = np.concatenate(
         [nsamples[:n, inputs.band.channel_slice(sb), :] for sb in inputs.present], axis=1

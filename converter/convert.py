@@ -2,9 +2,11 @@
 
 Stages, each timed: ``inspect`` (stat the inputs, look for a reusable MS), ``validate``
 (headers of every file, before any heavy work), ``geometry`` (phase centre, uvw and the
-w change of every row), ``create`` (MS skeleton, subtables, per-row columns), the
-overlapping ``read`` / ``rephase`` / ``write`` block stages, ``flush`` (casacore closes
-the table) and ``publish`` (fsync and rename into place).
+w change of every row), ``index`` (where each file's chunks are), ``create`` (MS
+skeleton, subtables, per-row columns), the overlapping ``read`` / ``rephase`` / ``write``
+block stages, ``flush`` (casacore closes the table) and ``publish`` (fsync and rename
+into place). From ``validate`` on, the input files are read ahead in the background
+(:mod:`converter.prefetch`), so the disk works while the CPU sets up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +49,7 @@ from converter.ms_layout import MainTableShape
 from converter.ms_subtables import SOURCE_KEYWORD, SubtableContents, write_subtables
 from converter.ms_writer import MainTableWriter, RowMetadata
 from converter.options import ConversionOptions, ConversionResult, InputFile
+from converter.prefetch import Prefetcher
 from converter.reader import SubbandReader
 from converter.stations import station_positions
 from converter.telescope import DISH_DIAMETER_M
@@ -89,13 +93,33 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         result = dataclasses.replace(result, stage_seconds=timer.seconds())
         log.info("reused existing measurement set", ms=str(output), group_id=result.group_id)
         return result
-
     with timer.stage("validate"):
         inputs = read_group_inputs(
             paths,
             expected_subbands=options.expected_subbands,
             channels_per_subband=options.channels_per_subband,
         )
+    with ExitStack() as stack:
+        with timer.stage("index"):
+            readers = {
+                subband: stack.enter_context(SubbandReader(header.path))
+                for subband, header in inputs.headers.items()
+            }
+            check_readers_match(inputs, readers)
+        # The metadata are read; the disk can now run ahead on the bulk of the files.
+        stack.enter_context(Prefetcher([inputs.headers[sb].path for sb in inputs.present]))
+        return _build(inputs, readers, output, options, input_files, key, timer)
+
+
+def _build(
+    inputs: GroupInputs,
+    readers: dict[int, SubbandReader],
+    output: Path,
+    options: ConversionOptions,
+    input_files: tuple[InputFile, ...],
+    key: dict[str, Any],
+    timer: StageTimer,
+) -> ConversionResult:
     bound = log.bind(group_id=inputs.group_id, ms=str(output))
     with timer.stage("geometry"):
         location = array_location(inputs)
@@ -117,23 +141,22 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         model_data=block_inputs.model_column,
         corrected_data=options.imaging_columns,
     )
-    with StagingArea(output, options.scratch_dir) as staging, ExitStack() as stack:
-        readers = {
-            subband: stack.enter_context(SubbandReader(header.path))
-            for subband, header in inputs.headers.items()
-        }
-        check_readers_match(inputs, readers)
+    with StagingArea(output, options.scratch_dir) as staging:
         with timer.stage("create"):
-            writer = stack.enter_context(MainTableWriter(staging.ms_path, shape, rows))
-            write_subtables(
-                staging.ms_path,
-                _subtable_contents(inputs, location, positions, center, pointing, rows, options),
-            )
-            writer.put_keyword(SOURCE_KEYWORD, f"Table: {staging.ms_path / 'SOURCE'}")
-            writer.put_keyword("DSA110_GROUP_ID", inputs.group_id)
-        stream_blocks(inputs, readers, writer, block_inputs, timer)
-        with timer.stage("flush"):
-            writer.close()
+            writer = MainTableWriter(staging.ms_path, shape, rows)
+        with writer:
+            with timer.stage("create"):
+                write_subtables(
+                    staging.ms_path,
+                    _subtable_contents(
+                        inputs, location, positions, center, pointing, rows, options
+                    ),
+                )
+                writer.put_keyword(SOURCE_KEYWORD, f"Table: {staging.ms_path / 'SOURCE'}")
+                writer.put_keyword("DSA110_GROUP_ID", inputs.group_id)
+            stream_blocks(inputs, readers, writer, block_inputs, timer)
+            with timer.stage("flush"):
+                writer.close()
         _check_unchanged(input_files)
         result = _result(inputs, output, center, input_files, timer, staging.ms_path)
         with timer.stage("publish"):

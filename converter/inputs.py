@@ -431,8 +431,6 @@ def _check_consistent(headers: list[SubbandHeader], channels_per_subband: int | 
         first_site = (first.latitude_deg, first.longitude_deg, first.altitude_m)
         if not np.allclose(site, first_site, rtol=0, atol=1e-6):
             raise mismatch("Header/latitude, longitude, altitude", "different array position")
-        if h.data_shape != first.data_shape:
-            raise mismatch("Data/visdata", f"shape {h.data_shape}")
 
 
 def _band_plan(headers: dict[int, SubbandHeader], n_subbands: int) -> BandPlan:

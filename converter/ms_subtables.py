@@ -105,8 +105,15 @@ def write_subtables(ms_path: Path, contents: SubtableContents) -> None:
     )
     _write_rows(
         ms_path / "PROCESSOR",
-        [{"TYPE": "CORRELATOR", "SUB_TYPE": "DSA-110", "TYPE_ID": -1, "MODE_ID": -1,
-          "FLAG_ROW": False}],
+        [
+            {
+                "TYPE": "CORRELATOR",
+                "SUB_TYPE": "DSA-110",
+                "TYPE_ID": -1,
+                "MODE_ID": -1,
+                "FLAG_ROW": False,
+            }
+        ],
     )
     _write_history(ms_path, contents)
 

@@ -13,6 +13,7 @@ a queue. Every file goes through the same steps:
 from __future__ import annotations
 
 import heapq
+import itertools
 import queue
 import threading
 import time
@@ -75,8 +76,9 @@ class _Candidate:
     relative_path: str
     name: SubbandName
     observation: Observation
-    due: float
     bootstrap: bool
+    #: Number of the candidate's latest schedule; older heap entries for it are stale.
+    schedule: int = 0
 
 
 @dataclass
@@ -141,7 +143,9 @@ class ProducerService:
         self._rules = CompletenessRules(settings.stable_seconds, settings.corrupt_after_seconds)
         self._root_resolved = settings.root.resolve()
         self._pending: dict[str, _Candidate] = {}
-        self._heap: list[tuple[float, datetime, str]] = []
+        #: (due, filename time, schedule number, relative path): oldest first among due.
+        self._heap: list[tuple[float, datetime, int, str]] = []
+        self._schedules = itertools.count(1)
         self._bootstrap = _Bootstrap()
         self._ignored_at_start: set[str] = set()
         self._state = ProducerState(tolerance=settings.tolerance)
@@ -403,9 +407,9 @@ class ProducerService:
             except FileNotFoundError:
                 self._settle_bootstrap(bootstrap)
                 return
-        candidate = _Candidate(path, rel, admitted, Observation(stat, now, closed), now, bootstrap)
+        candidate = _Candidate(path, rel, admitted, Observation(stat, now, closed), bootstrap)
         self._pending[rel] = candidate
-        heapq.heappush(self._heap, (now, admitted.timestamp, rel))
+        self._schedule(candidate, now)
 
     def _observe(self, candidate: _Candidate, now: float, *, closed: bool) -> None:
         try:
@@ -416,8 +420,11 @@ class ProducerService:
         self._schedule(candidate, now)
 
     def _schedule(self, candidate: _Candidate, due: float) -> None:
-        candidate.due = due
-        heapq.heappush(self._heap, (due, candidate.name.timestamp, candidate.relative_path))
+        candidate.schedule = next(self._schedules)
+        heapq.heappush(
+            self._heap,
+            (due, candidate.name.timestamp, candidate.schedule, candidate.relative_path),
+        )
 
     def _wait_seconds(self) -> float:
         if not self._heap:
@@ -431,13 +438,13 @@ class ProducerService:
         now, now_wall = time.monotonic(), time.time()
         stable: list[tuple[_Candidate, Stable]] = []
         while self._heap and len(stable) < _BATCH:
-            due, _, rel = self._heap[0]
+            due, _, schedule, rel = self._heap[0]
             if due > now:
                 break
             heapq.heappop(self._heap)
             candidate = self._pending.get(rel)
-            if candidate is None or candidate.due != due:
-                continue  # superseded by a later schedule
+            if candidate is None or candidate.schedule != schedule:
+                continue  # settled already, or superseded by a later schedule
             stability = assess_stability(
                 candidate.path, candidate.observation, self._rules, now, now_wall
             )

@@ -16,7 +16,7 @@ N_DUMPS = 24
 
 @pytest.fixture(scope="session")
 def sim_root(tmp_path_factory: pytest.TempPathFactory, station_table: Path):
-    """Data root holding N_DUMPS small simulated dumps (4 antennas, 4 integrations, 8 channels per subband)."""
+    """Data root with N_DUMPS small dumps (4 antennas, 4 integrations, 8 channels/subband)."""
     from simulator import SimulationConfig, simulate
 
     root = tmp_path_factory.mktemp("consumer-data")

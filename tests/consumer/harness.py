@@ -108,7 +108,7 @@ def publish(
 
     ``partition`` forces every event into one partition (default: by key).
     """
-    where = {} if partition is None else {"partition": partition}
+    target = -1 if partition is None else partition  # -1: librdkafka's partitioner decides
     codec = EventCodec()
     producer = Producer(
         {
@@ -123,7 +123,11 @@ def publish(
         stamp = int(event.filename_timestamp.timestamp() * 1000)
         if event.raw is not None:
             producer.produce(
-                topic, value=event.raw, key=event.group_id.encode(), timestamp=stamp, **where
+                topic,
+                value=event.raw,
+                key=event.group_id.encode(),
+                timestamp=stamp,
+                partition=target,
             )
         else:
             record = subband_record(event, data_root)
@@ -132,8 +136,8 @@ def publish(
                 value=codec.encode("SubbandFile", record),
                 key=event.group_id.encode(),
                 timestamp=stamp,
-                headers=event_headers("SubbandFile", record["event_id"]),
-                **where,
+                headers=list(event_headers("SubbandFile", record["event_id"])),
+                partition=target,
             )
         count += 1
     remaining = producer.flush(30)
@@ -141,7 +145,9 @@ def publish(
     return count
 
 
-def dump_events(dump: Any, data_root: Path, subbands: Sequence[int] | None = None) -> list[InputEvent]:
+def dump_events(
+    dump: Any, data_root: Path, subbands: Sequence[int] | None = None
+) -> list[InputEvent]:
     """Input events for one simulated dump (``simulator.DumpTruth``), in subband order."""
     from converter.grouping import format_group_id, parse_subband_filename
 
@@ -171,6 +177,11 @@ class ReadEvent:
     offset: int
     key: bytes | None
     headers: list[tuple[str, bytes]]
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    items = raw.items() if isinstance(raw, dict) else raw or []
+    return [(k, v.encode() if isinstance(v, str) else v or b"") for k, v in items]
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -209,18 +220,19 @@ def read_events(bootstrap: str, topic: str, timeout: float = 60.0) -> list[ReadE
         while pending:
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
             for message in consumer.consume(500, timeout=0.2):
-                if message.error() is not None:
-                    assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
+                error = message.error()
+                if error is not None:
+                    assert error.code() == KafkaError._PARTITION_EOF, error
                     continue
                 decoded = codec.decode(message.value())
                 found.append(
                     ReadEvent(
                         decoded.schema_name,
                         decoded.record,
-                        message.partition(),
-                        message.offset(),
+                        message.partition() or 0,
+                        message.offset() or 0,
                         message.key(),
-                        list(message.headers() or []),
+                        _headers(message.headers()),
                     )
                 )
             for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
@@ -316,8 +328,6 @@ class ConsumerSetup:
             "DSA110_OBSERVABILITY__LOG_JSON": "true",
             **self.settings_env,
         }
-        if os.environ.get("DSA110_DEV_CONVERTER_STUB"):  # TEMPORARY: until the converter lands
-            env["PYTHONPATH"] = os.environ["DSA110_DEV_CONVERTER_STUB"]
         env.pop("DSA110_CRASH_AT", None)
         if crash_at:
             env["DSA110_CRASH_AT"] = crash_at
@@ -326,12 +336,18 @@ class ConsumerSetup:
     def args(self, instance_id: str, extra: Sequence[str]) -> list[str]:
         return [
             *COMMAND,
-            "--bootstrap-servers", self.bootstrap,
-            "--group", self.group,
-            "--instance-id", instance_id,
-            "--data-root", str(self.data_root),
-            "--output-dir", str(self.output_dir),
-            "--scratch-dir", str(self.scratch_dir),
+            "--bootstrap-servers",
+            self.bootstrap,
+            "--group",
+            self.group,
+            "--instance-id",
+            instance_id,
+            "--data-root",
+            str(self.data_root),
+            "--output-dir",
+            str(self.output_dir),
+            "--scratch-dir",
+            str(self.scratch_dir),
             *extra,
         ]
 
@@ -364,11 +380,13 @@ class ConsumerSetup:
         process, log_path = self.start(instance_id, extra, crash_at)
         try:
             stdout, _ = process.communicate(timeout=kill_after_s or timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             if kill_after_s is None:
                 process.kill()
                 process.communicate()
-                raise AssertionError(f"consumer did not exit within {timeout} s; see {log_path}")
+                raise AssertionError(
+                    f"consumer did not exit within {timeout} s; see {log_path}"
+                ) from exc
             process.send_signal(signal.SIGKILL)
             stdout, _ = process.communicate()
         return ConsumerRun(

@@ -25,20 +25,42 @@ def dead_letter_for(topics, group_time):
     group_id = group_time.strftime("%Y-%m-%dT%H:%M:%S")
     source = SourceMessage(topics.subbands, 0, 0, None, None)
     return group_dead_letter(
-        topics.dead_letter, group_id, group_time, Reason.INCOMPLETE_GROUP, "test",
-        source=source, subbands=[1], attempts=1,
+        topics.dead_letter,
+        group_id,
+        group_time,
+        Reason.INCOMPLETE_GROUP,
+        "test",
+        source=source,
+        subbands=[1],
+        attempts=1,
     )
 
 
 def ms_ready_record(group_id):
     now = datetime.now(UTC)
     return {
-        "event_id": str(uuid.uuid4()), "group_id": group_id, "ms_path": "/x.ms",
-        "subbands_present": [0, 1], "subbands_missing": [], "n_rows": 1, "n_channels": 1,
-        "freq_min_hz": 1.0, "freq_max_hz": 2.0, "time_start": now, "time_end": now,
-        "phase_center_ra_rad": 0.0, "phase_center_dec_rad": 0.0, "pointing_dec_rad": 0.0,
-        "stage_seconds": {}, "input_files": [], "software_version": "t", "attempt": 1,
-        "revision": 1, "replay": False, "reused": False, "produced_at": now,
+        "event_id": str(uuid.uuid4()),
+        "group_id": group_id,
+        "ms_path": "/x.ms",
+        "subbands_present": [0, 1],
+        "subbands_missing": [],
+        "n_rows": 1,
+        "n_channels": 1,
+        "freq_min_hz": 1.0,
+        "freq_max_hz": 2.0,
+        "time_start": now,
+        "time_end": now,
+        "phase_center_ra_rad": 0.0,
+        "phase_center_dec_rad": 0.0,
+        "pointing_dec_rad": 0.0,
+        "stage_seconds": {},
+        "input_files": [],
+        "software_version": "t",
+        "attempt": 1,
+        "revision": 1,
+        "replay": False,
+        "reused": False,
+        "produced_at": now,
     }
 
 
@@ -66,8 +88,10 @@ def test_reader_waits_for_a_transaction_still_being_committed(kafka_bootstrap, t
     producer.begin_transaction()
     stamp = int(T0.timestamp() * 1000)
     producer.produce(
-        topic_settings.ms_ready, codec.encode("MeasurementSetReady", ms_ready_record("g-open")),
-        key=b"g-open", timestamp=stamp,
+        topic_settings.ms_ready,
+        codec.encode("MeasurementSetReady", ms_ready_record("g-open")),
+        key=b"g-open",
+        timestamp=stamp,
     )
     producer.flush()
     committer = threading.Timer(3.0, producer.commit_transaction)
@@ -93,11 +117,15 @@ def test_reader_extends_backwards_for_older_groups(kafka_bootstrap, topic_settin
         event = dead_letter_for(topic_settings, when)
         group_id = when.strftime("%Y-%m-%dT%H:%M:%S")
         producer.produce(
-            topic_settings.ms_ready, codec.encode("MeasurementSetReady", ms_ready_record(group_id)),
-            key=group_id.encode(), timestamp=int(when.timestamp() * 1000),
+            topic_settings.ms_ready,
+            codec.encode("MeasurementSetReady", ms_ready_record(group_id)),
+            key=group_id.encode(),
+            timestamp=int(when.timestamp() * 1000),
         )
         producer.produce(
-            event.topic, codec.encode(event.schema_name, event.record), key=event.key,
+            event.topic,
+            codec.encode(event.schema_name, event.record),
+            key=event.key,
             headers=list(event.headers),
         )
     producer.flush()
@@ -106,8 +134,11 @@ def test_reader_extends_backwards_for_older_groups(kafka_bootstrap, topic_settin
     reader.ensure_covers(new)
     assert reader.covered_from == new - timedelta(hours=1)
     # Both dead letters (append time = now) are covered; only the recent MS-ready is.
-    ms_groups = {g for g in (old, new) if (f := record.group(g.strftime("%Y-%m-%dT%H:%M:%S")))
-                 and f.kind is FinishKind.MS_READY}
+    ms_groups = {
+        g
+        for g in (old, new)
+        if (f := record.group(g.strftime("%Y-%m-%dT%H:%M:%S"))) and f.kind is FinishKind.MS_READY
+    }
     assert ms_groups == {new}
     reader.ensure_covers(old)
     assert reader.covered_from == old - timedelta(hours=1)

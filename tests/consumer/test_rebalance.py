@@ -63,8 +63,10 @@ def test_consumer_added_then_killed(consumer_setup, sim_root):
                 "finished_by_a": finished_by_a,
                 "finished_by_b": summary["groups_finished"],
                 "discarded_results_a": len(
-                    log_events(first_log, "conversion result discarded: the partition was "
-                               "revoked meanwhile")
+                    log_events(
+                        first_log,
+                        "conversion result discarded: the partition was revoked meanwhile",
+                    )
                 ),
                 "seconds": round(time.monotonic() - started, 1),
             }

@@ -41,13 +41,19 @@ def entry(subband: int, offset: int, name: str | None = None) -> SubbandEntry:
     return SubbandEntry(subband, offset, rel, Path("/data") / rel)
 
 
-def feed(state: PartitionState, dump: int, subbands: list[int], first_offset: int, now: float = 0.0):
+def feed(
+    state: PartitionState, dump: int, subbands: list[int], first_offset: int, now: float = 0.0
+):
     """Add subbands of one dump at consecutive offsets, the way the service does."""
     offset = first_offset
     for sb in subbands:
         verdict = state.classify(
-            gid(dump), sb, f"f_sb{sb:02d}.hdf5",
-            expected_subbands=16, finished=None, already_rejected=False,
+            gid(dump),
+            sb,
+            f"f_sb{sb:02d}.hdf5",
+            expected_subbands=16,
+            finished=None,
+            already_rejected=False,
         )
         assert verdict is Verdict.ADD
         state.observe(offset, gtime(dump))
@@ -119,8 +125,12 @@ def test_rebuilding_from_committed_offset_gives_the_same_open_groups():
         if off < start:
             continue
         verdict = rebuilt.classify(
-            gid(dump), sb, f"f_sb{sb:02d}.hdf5", expected_subbands=16,
-            finished=record.group(gid(dump)), already_rejected=False,
+            gid(dump),
+            sb,
+            f"f_sb{sb:02d}.hdf5",
+            expected_subbands=16,
+            finished=record.group(gid(dump)),
+            already_rejected=False,
         )
         rebuilt.observe(off, gtime(dump))
         if verdict is Verdict.ADD:
@@ -152,7 +162,9 @@ def test_already_rejected_message_is_skipped_before_anything_else():
     state = PartitionState("t", 0)
     finished = FinishedGroup(gid(0), frozenset(), FinishKind.MS_READY, 1)
     assert (
-        state.classify(gid(0), 3, "x", expected_subbands=16, finished=finished, already_rejected=True)
+        state.classify(
+            gid(0), 3, "x", expected_subbands=16, finished=finished, already_rejected=True
+        )
         is Verdict.ALREADY_REJECTED
     )
 
@@ -160,10 +172,12 @@ def test_already_rejected_message_is_skipped_before_anything_else():
 def test_duplicates_and_conflicts_in_an_open_group():
     state = PartitionState("t", 0)
     feed(state, 0, [3], 0)
-    same = state.classify(gid(0), 3, "f_sb03.hdf5", expected_subbands=16, finished=None,
-                          already_rejected=False)
-    other = state.classify(gid(0), 3, "g_sb03.hdf5", expected_subbands=16, finished=None,
-                           already_rejected=False)
+    same = state.classify(
+        gid(0), 3, "f_sb03.hdf5", expected_subbands=16, finished=None, already_rejected=False
+    )
+    other = state.classify(
+        gid(0), 3, "g_sb03.hdf5", expected_subbands=16, finished=None, already_rejected=False
+    )
     assert same is Verdict.DUPLICATE
     assert other is Verdict.CONFLICT
 
@@ -172,8 +186,9 @@ def test_new_subband_of_a_closed_group_is_late():
     state = PartitionState("t", 0)
     feed(state, 0, list(range(13)), 0)
     state.groups[gid(0)].phase = Phase.CONVERTING
-    verdict = state.classify(gid(0), 14, "f_sb14.hdf5", expected_subbands=16, finished=None,
-                             already_rejected=False)
+    verdict = state.classify(
+        gid(0), 14, "f_sb14.hdf5", expected_subbands=16, finished=None, already_rejected=False
+    )
     assert verdict is Verdict.LATE
     with pytest.raises(ValueError, match="cannot be added"):
         state.add(gid(0), gtime(0), entry(14, 99), 0.0)
@@ -182,8 +197,9 @@ def test_new_subband_of_a_closed_group_is_late():
 @pytest.mark.parametrize("subband", [-1, 4, 16])
 def test_subband_out_of_range(subband):
     state = PartitionState("t", 0)
-    verdict = state.classify(gid(0), subband, "x", expected_subbands=4, finished=None,
-                             already_rejected=False)
+    verdict = state.classify(
+        gid(0), subband, "x", expected_subbands=4, finished=None, already_rejected=False
+    )
     assert verdict is Verdict.OUT_OF_RANGE
 
 

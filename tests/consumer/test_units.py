@@ -26,18 +26,20 @@ SOURCE = SourceMessage("subbands", 2, 17, b"2025-10-02T10:02:45", 1759399365000)
 
 
 def test_settings_defaults_and_validation(tmp_path):
-    settings = ConsumerSettings(data_root=tmp_path, output_dir=tmp_path / "ms", instance_id="pod-0")
+    settings = ConsumerSettings.model_validate(
+        {"data_root": tmp_path, "output_dir": tmp_path / "ms", "instance_id": "pod-0"}
+    )
     assert settings.transactional_id == "dsa110-consumer-pod-0"
     assert settings.exactly_once
     assert 618 + 10 < settings.observation_horizon_s < 928 - 10
     with pytest.raises(ValidationError, match="min_subbands"):
-        ConsumerSettings(min_subbands=15, expected_subbands=12)
+        ConsumerSettings.model_validate({"min_subbands": 15, "expected_subbands": 12})
 
 
 def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("DSA110_MIN_SUBBANDS", "14")
     monkeypatch.setenv("DSA110_KAFKA__BOOTSTRAP_SERVERS", "broker:9092")
-    settings = ConsumerSettings()
+    settings = ConsumerSettings.model_validate({})
     assert settings.min_subbands == 14
     assert settings.kafka.bootstrap_servers == "broker:9092"
 
@@ -91,14 +93,21 @@ def roundtrip(event):
 
 def test_group_dead_letter_is_a_valid_event_that_the_record_reads_back():
     event = group_dead_letter(
-        "dead", "2025-10-02T10:02:45", GROUP_TIME, Reason.INCOMPLETE_GROUP, "2 of 16",
-        source=SOURCE, subbands=[9, 3], attempts=1,
+        "dead",
+        "2025-10-02T10:02:45",
+        GROUP_TIME,
+        Reason.INCOMPLETE_GROUP,
+        "2 of 16",
+        source=SOURCE,
+        subbands=[9, 3],
+        attempts=1,
     )
     assert event.key == b"2025-10-02T10:02:45"
     assert event.timestamp_ms == int(GROUP_TIME.timestamp() * 1000)
     assert (SUBBANDS_HEADER, b"3,9") in event.headers
     record = FinishedRecord()
-    apply_output_event(record, *roundtrip(event), event.headers, "subbands")
+    name, fields = roundtrip(event)
+    apply_output_event(record, name, fields, event.headers, "subbands")
     finished = record.group("2025-10-02T10:02:45")
     assert finished is not None
     assert finished.kind is FinishKind.DEAD_LETTER
@@ -144,4 +153,3 @@ def test_producer_dead_letters_are_not_part_of_the_record():
     record = FinishedRecord()
     apply_output_event(record, "DeadLetter", fields, None, "subbands")
     assert record.n_groups == 0 and record.n_rejections == 0
-

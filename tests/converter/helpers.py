@@ -25,20 +25,14 @@ def read_column(ms: Path, column: str, subtable: str | None = None) -> np.ndarra
 
 
 def coherence(ms: Path, column: str = "DATA") -> Coherence:
-    data = read_column(ms, column)
-    flags = read_column(ms, "FLAG")
     cross = read_column(ms, "ANTENNA1") != read_column(ms, "ANTENNA2")
-    values = data[cross][~flags[cross]]
-    unit = values / np.abs(values)
-    mean = unit.mean()
-    return Coherence(
-        magnitude=float(np.abs(mean)),
-        phase_deg=float(np.degrees(np.angle(mean))),
-        amplitude=float(np.abs(values).mean()),
-    )
+    return uvdata_coherence(read_column(ms, column), read_column(ms, "FLAG"), cross)
 
 
 def uvdata_coherence(data: np.ndarray, flags: np.ndarray, cross: np.ndarray) -> Coherence:
+    """The same figures from arrays (rows, channels, pols) and a cross-correlation mask."""
     values = data[cross][~flags[cross]]
     mean = (values / np.abs(values)).mean()
-    return Coherence(float(np.abs(mean)), float(np.degrees(np.angle(mean))), float(np.abs(values).mean()))
+    return Coherence(
+        float(np.abs(mean)), float(np.degrees(np.angle(mean))), float(np.abs(values).mean())
+    )

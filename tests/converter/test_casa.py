@@ -25,9 +25,7 @@ def shifted_ms(tmp_path_factory, offset_dump: SimulationResult) -> tuple[Path, S
     """The offset dump phased to a centre a little away from its source."""
     source = offset_dump.sources[0]
     where = SkyCoord(source.ra_deg * u.deg, source.dec_deg * u.deg, frame=FK5(equinox="J2000"))
-    centre = where.spherical_offsets_by(
-        -SHIFT_RA_ARCSEC * u.arcsec, -SHIFT_DEC_ARCSEC * u.arcsec
-    )
+    centre = where.spherical_offsets_by(-SHIFT_RA_ARCSEC * u.arcsec, -SHIFT_DEC_ARCSEC * u.arcsec)
     output = tmp_path_factory.mktemp("casa") / "shifted.ms"
     convert_group(
         dump_files(offset_dump),
@@ -50,9 +48,7 @@ def test_casatools_summarise_the_ms(shifted_ms, offset_dump):
         assert msmd.nfields() == 1
         assert msmd.fieldnames()[0].startswith("J")
         assert msmd.nantennas() == 117
-        assert set(msmd.antennasforscan(1)) == {
-            n - 1 for n in offset_dump.station_numbers
-        }
+        assert set(msmd.antennasforscan(1)) == {n - 1 for n in offset_dump.station_numbers}
         assert msmd.observatorynames() == ["OVRO_MMA"]
         freqs = msmd.chanfreqs(0)
         assert np.all(np.diff(freqs) > 0)

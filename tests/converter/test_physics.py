@@ -163,7 +163,8 @@ def test_calibrator_model_and_imaging_columns(tmp_path, meridian_dump):
         ConversionOptions(flux_jy=10.0, imaging_columns=True),
     )
     model = read_column(output, "MODEL_DATA")
-    np.testing.assert_array_equal(read_column(output, "CORRECTED_DATA"), read_column(output, "DATA"))
+    corrected = read_column(output, "CORRECTED_DATA")
+    np.testing.assert_array_equal(corrected, read_column(output, "DATA"))
     freqs = read_column(output, "CHAN_FREQ", "SPECTRAL_WINDOW")[0]
     # At the mid-time the source is on the pointing axis: pb = 1, pure spectral index.
     times = read_column(output, "TIME")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from simulator import SimulationResult
-from tests.producer.helpers import simulate_into, small_config
+from tests.producer.helpers import ProducerThread, simulate_into, small_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,3 +33,11 @@ def small_dump(tmp_path_factory: pytest.TempPathFactory, _offline_iers: None) ->
     return simulate_into(
         tmp_path_factory.mktemp("small-dump") / "sim", small_config(subbands=(0, 15))
     )
+
+
+@pytest.fixture(autouse=True)
+def _forget_producer_threads() -> Iterator[None]:
+    """Each test watches only its own producer threads for crashes."""
+    ProducerThread.running.clear()
+    yield
+    ProducerThread.running.clear()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry
@@ -77,11 +77,15 @@ def producer_settings(
 class ProducerThread:
     """A producer service running in a thread of the test process."""
 
+    #: Producers started by the current test (for :func:`wait_until` to notice crashes).
+    running: ClassVar[list[ProducerThread]] = []
+
     def __init__(self, settings: ProducerSettings, *, once: bool = False) -> None:
         self.service = ProducerService(settings, registry=CollectorRegistry())
         self.result: int | None = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(once,), daemon=True)
+        ProducerThread.running.append(self)
         self._thread.start()
 
     def _run(self, once: bool) -> None:
@@ -175,11 +179,15 @@ def _read_events_once(bootstrap: str, topic: str) -> list[Event]:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds, or at
+    once if a producer thread of this test has crashed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        crashed = [p.error for p in ProducerThread.running if p.error is not None]
+        if crashed:
+            raise AssertionError(f"producer crashed while waiting for {what}: {crashed[0]!r}")
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 

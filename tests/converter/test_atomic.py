@@ -1,0 +1,177 @@
+"""Atomic, idempotent output: the manifest, reuse, --force, and no half MS ever at the
+final path (a failure mid-way, a kill -9 mid-way)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import Angle
+
+import converter.blocks
+import converter.ms_layout
+from converter import ConversionOptions, convert_group
+from converter.manifest import MANIFEST_NAME
+from converter.reader import SubbandReader
+from simulator import SimulationResult
+from tests.converter.conftest import dump_files
+from tests.converter.helpers import read_column
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 256 rows, so that the 504-row test dumps take two blocks."""
+    monkeypatch.setattr(converter.ms_layout, "TILE_ROWS", 256)
+    monkeypatch.setattr(converter.blocks, "TARGET_BLOCK_BYTES", 1)
+
+
+def hidden_entries(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_records_inputs_versions_timings_and_options(tmp_path, meridian_dump):
+    files = dump_files(meridian_dump)
+    output = tmp_path / "dump.ms"
+    result = convert_group(files, output, ConversionOptions(flux_jy=3.0))
+    manifest = json.loads((output / MANIFEST_NAME).read_text())
+    inputs = manifest["reuse_key"]["inputs"]
+    assert [i["path"] for i in inputs] == sorted(str(f.resolve()) for f in files)
+    for record in inputs:
+        info = Path(record["path"]).stat()
+        assert (record["size_bytes"], record["mtime_ns"]) == (info.st_size, info.st_mtime_ns)
+    assert manifest["reuse_key"]["options"]["flux_jy"] == 3.0
+    for package in ("dsa110-stream", "numpy", "pyuvdata", "python-casacore", "astropy", "h5py"):
+        assert manifest["software"][package] not in ("", "not installed")
+    assert manifest["software"]["hdf5"]
+    stages = manifest["stage_seconds"]
+    for stage in ("validate", "geometry", "create", "read", "rephase", "write", "flush"):
+        assert stages[stage] > 0, stage
+    assert manifest["result"]["n_rows"] == result.n_rows == 504
+    assert result.stage_seconds["publish"] > 0
+    assert not hidden_entries(tmp_path)  # the scratch directory is gone
+
+
+def test_matching_manifest_is_reused_and_force_reconverts(tmp_path, meridian_dump):
+    files = dump_files(meridian_dump)
+    output = tmp_path / "dump.ms"
+    first = convert_group(files, output)
+    table_mtime = (output / "table.dat").stat().st_mtime_ns
+    again = convert_group(files, output)
+    assert again.reused and not first.reused
+    assert (output / "table.dat").stat().st_mtime_ns == table_mtime
+    assert again.n_rows == first.n_rows and again.group_id == first.group_id
+    assert again.phase_center_ra_rad == first.phase_center_ra_rad
+    assert "rephase" not in again.stage_seconds
+    forced = convert_group(files, output, ConversionOptions(force=True))
+    assert not forced.reused
+    assert (output / "table.dat").stat().st_mtime_ns != table_mtime
+    assert not hidden_entries(tmp_path)
+
+
+def test_changed_input_or_options_are_not_reused(tmp_path, meridian_dump):
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    files = [Path(shutil.copy2(f, incoming / f.name)) for f in dump_files(meridian_dump)]
+    output = tmp_path / "dump.ms"
+    convert_group(files, output)
+    os.utime(files[3], ns=(time.time_ns(), time.time_ns()))
+    assert not convert_group(files, output).reused
+    options = ConversionOptions(ra=Angle(40, u.deg), dec=Angle(55, u.deg))
+    assert not convert_group(files, output, options).reused
+    assert convert_group(files, output, options).reused
+
+
+def test_small_blocks_give_the_same_ms(tmp_path, noisy_dump, monkeypatch):
+    """Block boundaries do not show in the result (two blocks here, one by default)."""
+    files = dump_files(noisy_dump)
+    convert_group(files, tmp_path / "whole.ms")
+    monkeypatch.setattr(converter.ms_layout, "TILE_ROWS", 256)
+    monkeypatch.setattr(converter.blocks, "TARGET_BLOCK_BYTES", 1)
+    convert_group(files, tmp_path / "blocks.ms")
+    for column in ("DATA", "FLAG", "WEIGHT", "SIGMA", "UVW", "FLAG_ROW"):
+        np.testing.assert_array_equal(
+            read_column(tmp_path / "blocks.ms", column), read_column(tmp_path / "whole.ms", column)
+        )
+
+
+def test_failure_mid_way_leaves_no_ms_and_keeps_the_old_one(
+    tmp_path, meridian_dump: SimulationResult, small_blocks, monkeypatch
+):
+    files = dump_files(meridian_dump)
+    output = tmp_path / "dump.ms"
+    convert_group(files, output)
+    old_manifest = (output / MANIFEST_NAME).read_text()
+    late = meridian_dump.dumps[0].files[15]
+    original = SubbandReader._read_chunked
+
+    def unreadable_late_block(self, runs, layout, start, stop, target):
+        if self.path == late and start > 0:
+            raise OSError(5, "Input/output error")
+        return original(self, runs, layout, start, stop, target)
+
+    monkeypatch.setattr(SubbandReader, "_read_chunked", unreadable_late_block)
+    with pytest.raises(OSError, match=str(late)):
+        convert_group(files, output, ConversionOptions(force=True))
+    assert (output / MANIFEST_NAME).read_text() == old_manifest  # the old MS is untouched
+    assert not hidden_entries(tmp_path)
+    fresh = tmp_path / "fresh.ms"
+    with pytest.raises(OSError):
+        convert_group(files, fresh)
+    assert not fresh.exists()
+    assert not hidden_entries(tmp_path)
+
+
+KILLED_RUN = """
+import sys, time
+from pathlib import Path
+import converter.blocks, converter.ms_layout
+from converter import convert_group
+from converter.reader import SubbandReader
+
+converter.ms_layout.TILE_ROWS = 256
+converter.blocks.TARGET_BLOCK_BYTES = 1
+original = SubbandReader.read_rows
+
+def slow(self, start, stop, buffers):
+    if start > 0:
+        print("second block", flush=True)
+        time.sleep(600)
+    return original(self, start, stop, buffers)
+
+SubbandReader.read_rows = slow
+convert_group([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]))
+"""
+
+
+def test_kill_9_mid_way_leaves_no_ms_at_the_final_path(tmp_path, meridian_dump):
+    files = [str(f) for f in dump_files(meridian_dump)]
+    output = tmp_path / "dump.ms"
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLED_RUN), str(output), *files],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "second block"
+        scratch = hidden_entries(tmp_path)
+        assert len(scratch) == 1 and any(scratch[0].rglob("table.dat"))
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    assert not output.exists()
+    # The next conversion of that output clears scratch left by a dead run (once old).
+    past = time.time() - 7 * 3600
+    os.utime(scratch[0], (past, past))
+    convert_group([Path(f) for f in files], output)
+    assert output.exists() and not hidden_entries(tmp_path)

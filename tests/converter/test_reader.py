@@ -1,0 +1,115 @@
+"""The raw-chunk reader returns exactly what h5py returns, for every layout: the
+correlator's chunked datasets, contiguous ones, compressed ones (read through h5py) and
+datasets without the spectral-window axis."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from converter import convert_group
+from converter.reader import DATASETS, SubbandReader
+from converter.rephase import reorder_into
+from simulator import SimulationResult
+from tests.converter.conftest import dump_files
+from tests.converter.helpers import read_column
+
+
+def rewrite_datasets(source: Path, target: Path, *, squeeze: bool = False, **create) -> Path:
+    """Copy a subband file, recreating its three data datasets with other storage."""
+    shutil.copyfile(source, target)
+    with h5py.File(target, "r+") as handle:
+        for name in DATASETS:
+            values = handle["Data"][name][()]
+            del handle["Data"][name]
+            if squeeze:
+                values = values[:, 0]
+            handle["Data"].create_dataset(name, data=values, **create)
+    return target
+
+
+def read_back(reader: SubbandReader, block: int) -> dict[str, np.ndarray]:
+    """Every row, block by block, through StagedRows → (rows, freqs, pols)."""
+    n_rows, n_freqs, n_pols = reader.layouts["visdata"].shape
+    out = {name: np.zeros((n_rows + block, n_freqs, n_pols), dt) for name, dt in DATASETS.items()}
+    buffers = reader.staging_buffers(block)
+    for start in range(0, n_rows, block):
+        staged = reader.read_rows(start, min(n_rows, start + block), buffers)
+        for name, rows in staged.items():
+            target = out[name][start : start + rows.padded_rows]
+            reorder_into(rows, target, descending=False, pol_map=(0, 1))
+    return {name: values[:n_rows] for name, values in out.items()}
+
+
+def expected(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as handle:
+        return {
+            name: handle["Data"][name][()].reshape(handle["Data"][name].shape[0], -1, 2)
+            for name in DATASETS
+        }
+
+
+@pytest.fixture(scope="module")
+def sample(meridian_dump: SimulationResult) -> Path:
+    return meridian_dump.dumps[0].files[3]
+
+
+@pytest.mark.parametrize("block", [256, 512, 768 * 4])
+def test_chunked_correlator_layout(sample, block):
+    with SubbandReader(sample) as reader:
+        assert reader.layouts["visdata"].runs is not None  # the raw path, not h5py
+        assert reader.row_alignment == 256
+        got = read_back(reader, block)
+    for name, values in expected(sample).items():
+        np.testing.assert_array_equal(got[name], values, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("label", "create", "raw"),
+    [
+        ("contiguous", {}, True),
+        ("contiguous_3d", {"squeeze": True}, True),
+        ("gzip", {"compression": "gzip", "chunks": (100, 1, 48, 2)}, False),
+        ("odd_chunks", {"chunks": (96, 1, 20, 1)}, True),
+    ],
+)
+def test_other_layouts(tmp_path, sample, label, create, raw):
+    squeeze = create.pop("squeeze", False)
+    path = rewrite_datasets(sample, tmp_path / sample.name, squeeze=squeeze, **create)
+    with SubbandReader(path) as reader:
+        uses_raw = all(
+            layout.runs is not None or layout.offset is not None
+            for layout in reader.layouts.values()
+        )
+        assert uses_raw == raw, label
+        got = read_back(reader, 3 * reader.row_alignment if reader.row_alignment > 1 else 200)
+    for name, values in expected(path).items():
+        np.testing.assert_array_equal(got[name], values, err_msg=f"{label} {name}")
+
+
+def test_conversion_is_the_same_whatever_the_layout(tmp_path, noisy_dump):
+    files = dump_files(noisy_dump)
+    convert_group(files, tmp_path / "chunked.ms")
+    other = tmp_path / "other"
+    other.mkdir()
+    rewritten = [
+        rewrite_datasets(
+            f, other / f.name, **({"compression": "gzip"} if i % 2 else {"squeeze": True})
+        )
+        for i, f in enumerate(files)
+    ]
+    convert_group(rewritten, tmp_path / "rewritten.ms")
+    for column in ("DATA", "FLAG", "WEIGHT"):
+        np.testing.assert_array_equal(
+            read_column(tmp_path / "chunked.ms", column),
+            read_column(tmp_path / "rewritten.ms", column),
+        )
+
+
+def test_unaligned_block_start_is_refused(sample):
+    with SubbandReader(sample) as reader, pytest.raises(ValueError, match="multiple"):
+        reader.read_rows(100, 300, reader.staging_buffers(256))
