@@ -70,6 +70,14 @@ class ConsumerMetrics:
             registry=registry,
         )
 
+    def forget_partition(self, partition: int) -> None:
+        """Drop the per-partition series of a partition this instance no longer owns."""
+        for gauge in (self.lag, self.open_groups):
+            try:
+                gauge.remove(str(partition))
+            except KeyError:
+                continue
+
     def observe_stages(self, stage_seconds: Mapping[str, float]) -> None:
         for stage, seconds in stage_seconds.items():
             self.conversion_seconds.labels(stage=stage).observe(seconds)

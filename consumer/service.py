@@ -458,6 +458,7 @@ class ConsumerService:
             state = self._partitions.pop(partition, None)
             self._last_committed.pop(partition, None)
             self._lag.pop(partition, None)
+            self.metrics.forget_partition(partition)
             if state is not None:
                 log.info(
                     f"partition {why}",

@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +29,8 @@ import numpy.typing as npt
 from converter.errors import InputValidationError
 from converter.inputs import GroupInputs
 from converter.ms_writer import MainBlock, MainTableWriter
-from converter.reader import StagedRows, SubbandReader
-from converter.rephase import TWO_PI_OVER_C, reorder_into, rephase_into
+from converter.reader import DATASETS, StagedRows, SubbandReader
+from converter.rephase import TWO_PI_OVER_C, Batch, GatherTable, gather_into, rephase_into
 from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.
@@ -69,15 +70,18 @@ def stream_blocks(
     alignment = math.lcm(writer.shape.tile_rows, *(r.row_alignment for r in readers.values()))
     size = block_rows(inputs, alignment)
     blocks = list(_ranges(inputs.reference.n_blts, size))
-    in_sets = [{sb: r.staging_buffers(size) for sb, r in readers.items()} for _ in range(2)]
+    in_sets = [_StagingSet(readers, size) for _ in range(2)]
     out_sets = [_output_block(inputs, size, rows) for _ in range(2)]
-    scratch = _Scratch(inputs, size)
+    scratch = _Scratch(inputs, size, rows.pol_map)
 
-    def read(index: int) -> StagedSet:
+    def read(index: int) -> _StagingSet:
         start, stop = blocks[index]
-        buffers = in_sets[index % 2]
+        staging = in_sets[index % 2]
         with timer.stage("read"):
-            return {sb: r.read_rows(start, stop, buffers[sb]) for sb, r in readers.items()}
+            staging.staged = {
+                sb: r.read_rows(start, stop, staging.buffers[sb]) for sb, r in readers.items()
+            }
+        return staging
 
     def write(index: int) -> None:
         start, stop = blocks[index]
@@ -93,16 +97,21 @@ def stream_blocks(
         next_read = read_pool.submit(read, 0)
         try:
             for index, (start, stop) in enumerate(blocks):
-                staged = next_read.result()
+                with timer.stage("wait_read"):
+                    staging = next_read.result()
                 if index + 1 < len(blocks):
                     next_read = read_pool.submit(read, index + 1)
                 if len(pending_writes) >= 2:  # the output set we are about to reuse
-                    pending_writes.pop(0).result()
+                    with timer.stage("wait_write"):
+                        pending_writes.pop(0).result()
                 with timer.stage("rephase"):
-                    _compute_block(inputs, rows, start, stop, staged, out_sets[index % 2], scratch)
+                    _compute_block(
+                        inputs, rows, start, stop, staging, out_sets[index % 2], scratch
+                    )
                 pending_writes.append(write_pool.submit(write, index))
-            for future in pending_writes:
-                future.result()
+            with timer.stage("wait_write"):
+                for future in pending_writes:
+                    future.result()
         except BaseException:
             next_read.cancel()
             for future in pending_writes:
@@ -110,14 +119,63 @@ def stream_blocks(
             raise
 
 
-class _Scratch:
-    """Work arrays of the compute stage, reused from block to block."""
+class _StagingSet:
+    """One block's staging buffers for every subband.
 
-    def __init__(self, inputs: GroupInputs, size: int) -> None:
-        n_pols = len(inputs.reference.polarizations)
+    Where all files share a dataset's layout (the correlator's always do) the buffers
+    are slices of one joint array, so one compiled call processes every subband.
+    """
+
+    def __init__(self, readers: dict[int, SubbandReader], size: int) -> None:
+        self.buffers: dict[int, dict[str, npt.NDArray[Any]]] = {sb: {} for sb in readers}
+        self.joint: dict[str, npt.NDArray[Any]] = {}
+        self.staged: StagedSet = {}
+        order = sorted(readers)
+        for name, dtype in DATASETS.items():
+            shapes = {sb: readers[sb].layouts[name].staged_shape(size) for sb in order}
+            if len(set(shapes.values())) == 1:
+                joint = np.empty((len(order), *shapes[order[0]]), dtype=dtype)
+                self.joint[name] = joint
+                for index, sb in enumerate(order):
+                    self.buffers[sb][name] = joint[index]
+            else:
+                for sb in order:
+                    self.buffers[sb][name] = np.empty(shapes[sb], dtype=dtype)
+
+    def batches(self, name: str, scratch: _Scratch) -> list[Batch]:
+        """The block's subbands for ``name``: one batch if they share a layout."""
+        order = sorted(self.staged)
+        staged = [self.staged[sb][name] for sb in order]
+        tables = [scratch.table(sb, name, rows) for sb, rows in zip(order, staged, strict=True)]
+        firsts = [scratch.inputs.band.channel_slice(sb).start for sb in order]
+        if name in self.joint:
+            return [Batch.of(self.joint[name], staged, tables, firsts)]
+        return [
+            Batch.of(rows.array, [rows], [table], [first])
+            for rows, table, first in zip(staged, tables, firsts, strict=True)
+        ]
+
+
+class _Scratch:
+    """Work arrays and gather tables of the compute stage, reused from block to block."""
+
+    def __init__(self, inputs: GroupInputs, size: int, pol_map: tuple[int, ...]) -> None:
+        self.inputs = inputs
+        self.pol_map = pol_map
         self.k_rad_per_hz = np.zeros(size)
-        self._nsamples_shape = (size, inputs.band.n_channels, n_pols)
+        self._nsamples_shape = (size, inputs.band.n_channels, len(pol_map))
         self._nsamples: npt.NDArray[np.float32] | None = None
+        self._tables: dict[tuple[int, str, tuple[int, ...]], GatherTable] = {}
+
+    def table(self, subband: int, name: str, staged: StagedRows) -> GatherTable:
+        key = (subband, name, staged.array.shape)
+        table = self._tables.get(key)
+        if table is None:
+            header = self.inputs.headers[subband]
+            descending = bool(header.freqs_hz[0] > header.freqs_hz[-1])
+            table = GatherTable.for_staged(staged, descending=descending, pol_map=self.pol_map)
+            self._tables[key] = table
+        return table
 
     @property
     def nsamples(self) -> npt.NDArray[np.float32]:
@@ -132,39 +190,31 @@ def _compute_block(
     rows: BlockInputs,
     start: int,
     stop: int,
-    staged: StagedSet,
+    staging: _StagingSet,
     out: MainBlock,
     scratch: _Scratch,
 ) -> None:
     n = stop - start
     band = inputs.band
-    pol_map = np.asarray(rows.pol_map, dtype=np.int64)
-    np.multiply(rows.delta_w_m[start:stop], TWO_PI_OVER_C, out=scratch.k_rad_per_hz[:n])
-    scratch.k_rad_per_hz[n:] = 0.0
-    constant_nsamples: set[float] = set()
-    for subband, arrays in staged.items():
-        header = inputs.headers[subband]
-        descending = bool(header.freqs_hz[0] > header.freqs_hz[-1])
-        channels = band.channel_slice(subband)
-        rephase_into(
-            arrays["visdata"],
-            scratch.k_rad_per_hz,
-            float(band.freqs_hz[channels.start]),
-            band.channel_width_hz,
-            out.data[:, channels, :],
-            descending=descending,
-            pol_map=pol_map,
-        )
-        reorder_into(
-            arrays["flags"], out.flags[:, channels, :], descending=descending, pol_map=pol_map
-        )
-        nsamples = arrays["nsamples"].array  # includes padding rows: a cheap first look
-        constant_nsamples.update({float(nsamples.min()), float(nsamples.max())})
+    k = scratch.k_rad_per_hz
+    np.multiply(rows.delta_w_m[start:stop], TWO_PI_OVER_C, out=k[:n])
+    k[n:] = 0.0
+    for batch in staging.batches("visdata", scratch):
+        lowest = band.freqs_hz[batch.first_channels]
+        rephase_into(batch, lowest, k, band.channel_width_hz, out.data)
+    for batch in staging.batches("flags", scratch):
+        gather_into(batch, out.flags)
     weight = out.weight[:n]
-    if len(constant_nsamples) == 1:
-        weight[...] = constant_nsamples.pop()
+    # A cheap first look (padding rows included): nsamples are usually all equal.
+    extremes = {
+        float(x)
+        for rows_ in staging.staged.values()
+        for x in (rows_["nsamples"].array.min(), rows_["nsamples"].array.max())
+    }
+    if len(extremes) == 1:
+        weight[...] = extremes.pop()
     else:
-        weight[...] = _median_nsamples(inputs, pol_map, staged, scratch, n)
+        weight[...] = _median_nsamples(inputs, staging, scratch, n)
     np.divide(1.0, np.sqrt(weight), out=out.sigma[:n], where=weight > 0)
     out.sigma[:n][weight <= 0] = 0.0
     swap = np.flatnonzero(rows.conjugate_rows[start:stop])
@@ -176,22 +226,12 @@ def _compute_block(
 
 
 def _median_nsamples(
-    inputs: GroupInputs,
-    pol_map: npt.NDArray[np.int64],
-    staged: StagedSet,
-    scratch: _Scratch,
-    n: int,
+    inputs: GroupInputs, staging: _StagingSet, scratch: _Scratch, n: int
 ) -> npt.NDArray[np.float32]:
     """pyuvdata's WEIGHT: per row and pol, the median of nsamples over present channels."""
     nsamples = scratch.nsamples
-    for subband, arrays in staged.items():
-        header = inputs.headers[subband]
-        reorder_into(
-            arrays["nsamples"],
-            nsamples[:, inputs.band.channel_slice(subband), :],
-            descending=bool(header.freqs_hz[0] > header.freqs_hz[-1]),
-            pol_map=pol_map,
-        )
+    for batch in staging.batches("nsamples", scratch):
+        gather_into(batch, nsamples)
     present = np.concatenate(
         [nsamples[:n, inputs.band.channel_slice(sb), :] for sb in inputs.present], axis=1
     )

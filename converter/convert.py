@@ -32,6 +32,7 @@ from converter.astrometry import (
     array_location,
     choose_phase_center,
     meridian_center,
+    preload_earth_orientation,
     row_geometry,
 )
 from converter.blocks import BlockInputs, check_readers_match, stream_blocks
@@ -93,6 +94,7 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         result = dataclasses.replace(result, stage_seconds=timer.seconds())
         log.info("reused existing measurement set", ms=str(output), group_id=result.group_id)
         return result
+    earth_orientation = preload_earth_orientation()
     with timer.stage("validate"):
         inputs = read_group_inputs(
             paths,
@@ -108,6 +110,7 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
             check_readers_match(inputs, readers)
         # The metadata are read; the disk can now run ahead on the bulk of the files.
         stack.enter_context(Prefetcher([inputs.headers[sb].path for sb in inputs.present]))
+        earth_orientation.join()
         return _build(inputs, readers, output, options, input_files, key, timer)
 
 

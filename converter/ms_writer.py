@@ -80,7 +80,17 @@ class MainTableWriter:
         table.putcol("SCAN_NUMBER", np.ones(n, dtype=np.int32))
 
     def write(self, start: int, block: MainBlock) -> None:
-        """Write rows ``start .. start + len(block.data)`` of every bulk column."""
+        """Write rows ``start .. start + len(block.data)`` of every bulk column.
+
+        casacore holds the GIL while it copies, so the rows go in one tile row at a time:
+        the other threads get the GIL back every few milliseconds instead of waiting for
+        a whole block.
+        """
+        step = self.shape.tile_rows
+        for offset in range(0, block.data.shape[0], step):
+            self._write_rows(start + offset, _rows(block, offset, offset + step))
+
+    def _write_rows(self, start: int, block: MainBlock) -> None:
         n = block.data.shape[0]
         table = self._table
         table.putcol("DATA", block.data, startrow=start, nrow=n)
@@ -132,3 +142,14 @@ class MainTableWriter:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _rows(block: MainBlock, start: int, stop: int) -> MainBlock:
+    return MainBlock(
+        data=block.data[start:stop],
+        flags=block.flags[start:stop],
+        weight=block.weight[start:stop],
+        sigma=block.sigma[start:stop],
+        flag_row=block.flag_row[start:stop],
+        model=None if block.model is None else block.model[start:stop],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,8 @@ def _serve(settings: Any, *, once: bool) -> int:
 def _dry_run(settings: Any) -> int:
     from datetime import UTC, datetime
 
-    from producer.history import HistoryUnavailable, read_history
+    from producer.history import HistoryUnavailable, history_window, read_history, seed_state
     from producer.plan import format_plan, plan_bootstrap
-    from producer.service import history_window, seed_state
     from producer.state import ProducerState
     from producer.watcher import scan_directory
     from schemas.codec import EventCodec
@@ -128,15 +128,22 @@ def _dry_run(settings: Any) -> int:
     scanned = scan_directory(settings.input_dir)
     window = history_window(scanned, datetime.now(UTC), settings.history_lookback)
     codec = EventCodec(settings.kafka.schema_registry_url)
-    try:
-        history = read_history(settings.kafka.client_config(), settings.topics, codec, window,
-                               timeout=10.0)
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            history = read_history(settings.kafka.client_config(), settings.topics, codec,
+                                   window, timeout=10.0)
+        except HistoryUnavailable as exc:
+            if time.monotonic() < deadline:
+                time.sleep(2.0)  # a broker starting up, a leader being elected
+                continue
+            state = ProducerState(tolerance=settings.tolerance)
+            print(f"WARNING: {exc}\nPlanning as if the topics were empty: files already "
+                  "published would be shown as 'publish'.")
+            break
         state = seed_state(history, settings)
         print(f"State from the topics: {state.n_published} files already published, "
               f"{state.n_rejected} already dead-lettered.")
-    except HistoryUnavailable as exc:
-        state = ProducerState(tolerance=settings.tolerance)
-        print(f"WARNING: {exc}\nPlanning as if the topics were empty: files already "
-              "published would be shown as 'publish'.")
+        break
     print(format_plan(plan_bootstrap(settings, state, scanned)))
     return 0

@@ -23,21 +23,25 @@ flushed before it exited). Undecodable events are counted and logged, not fatal.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from converter.grouping import parse_group_id
+from converter.grouping import InvalidSubbandName, parse_group_id, parse_subband_filename
 from dsa110_stream.settings import TopicSettings
-from producer.admission import RejectReason
+from producer.admission import RejectReason, relative_path
 from producer.completeness import FileStat
-from producer.state import PublishedFile
+from producer.settings import ProducerSettings
+from producer.state import ProducerState, PublishedFile
+from producer.watcher import ScannedFile
 from schemas.codec import EventCodec, UndecodableEvent
 
 log = structlog.get_logger(__name__)
@@ -67,6 +71,39 @@ class History:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     events_read: int = 0
     undecodable: int = 0
+
+
+def history_window(
+    scanned: list[ScannedFile], now: datetime, lookback: timedelta
+) -> HistoryWindow:
+    """How far back to read the topics for a directory holding ``scanned`` (see above)."""
+    oldest_observation = now
+    oldest_mtime = now
+    for item in scanned:
+        # A misnamed file has no observation time; its dead letter is found by its mtime.
+        with contextlib.suppress(InvalidSubbandName):
+            observed = parse_subband_filename(item.path).timestamp
+            oldest_observation = min(oldest_observation, observed)
+        if item.stat is not None:
+            mtime = datetime.fromtimestamp(item.stat.mtime_ns / 1e9, tz=UTC)
+            oldest_mtime = min(oldest_mtime, mtime)
+    return HistoryWindow(
+        subbands_since=oldest_observation - lookback,
+        dead_letters_since=oldest_mtime - lookback,
+    )
+
+
+def seed_state(history: History, settings: ProducerSettings) -> ProducerState:
+    """A fresh state holding what the topics say was already published or rejected."""
+    state = ProducerState(tolerance=settings.tolerance)
+    for published in history.published:
+        state.record_published(published)
+    for path, reason in history.rejected:
+        try:
+            state.record_rejected(relative_path(Path(path), settings.root), reason)
+        except ValueError:
+            continue  # another producer's file, outside our data root
+    return state
 
 
 def read_history(

@@ -26,7 +26,7 @@ from typing import TypeVar
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from converter.grouping import InvalidSubbandName, SubbandName, parse_subband_filename
+from converter.grouping import SubbandName
 from dsa110_stream.endpoints import Health
 from producer.admission import Rejection, RejectReason, admit, relative_path
 from producer.completeness import (
@@ -39,24 +39,26 @@ from producer.completeness import (
     assess_stability,
     conclude,
 )
-from producer.events import (
-    ProducerIdentity,
-    dead_letter_event,
-    subband_file_event,
-)
+from producer.dispatch import CompleteFile, Dispatcher
+from producer.events import ProducerIdentity
 from producer.header_reader import HeaderReader
-from producer.history import History, HistoryUnavailable, HistoryWindow, read_history
+from producer.history import (
+    HistoryUnavailable,
+    history_window,
+    read_history,
+    seed_state,
+)
 from producer.metrics import ProducerMetrics
-from producer.publisher import DeliveryReport, Publisher, PublisherFatalError
+from producer.progress import BootstrapProgress
+from producer.publisher import Publisher, PublisherFatalError
 from producer.settings import ProducerSettings
-from producer.state import ProducerState, PublishedFile
+from producer.state import ProducerState
 from producer.watcher import DirectoryWatcher, FileSignal, ScannedFile, scan_directory
 from schemas.codec import EventCodec
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-_PROGRESS_LOG_INTERVAL_S = 5.0
 _PRUNE_INTERVAL_S = 3600.0
 _RETRY_START_S = 1.0
 _LIVENESS_S = 60.0
@@ -81,50 +83,6 @@ class _Candidate:
     schedule: int = 0
 
 
-@dataclass
-class _Bootstrap:
-    """Progress of publishing the files that were in the directory at start-up."""
-
-    total: int = 0
-    done: int = 0
-    last_log: float = 0.0
-    finished_logged: bool = False
-
-
-def history_window(
-    scanned: list[ScannedFile], now: datetime, lookback: timedelta
-) -> HistoryWindow:
-    """How far back to read the topics (see :mod:`producer.history`)."""
-    oldest_observation = now
-    oldest_mtime = now
-    for item in scanned:
-        try:
-            stamp = parse_subband_filename(item.path).timestamp
-        except InvalidSubbandName:
-            stamp = now
-        oldest_observation = min(oldest_observation, stamp)
-        if item.stat is not None:
-            mtime = datetime.fromtimestamp(item.stat.mtime_ns / 1e9, tz=UTC)
-            oldest_mtime = min(oldest_mtime, mtime)
-    return HistoryWindow(
-        subbands_since=oldest_observation - lookback,
-        dead_letters_since=oldest_mtime - lookback,
-    )
-
-
-def seed_state(history: History, settings: ProducerSettings) -> ProducerState:
-    """A fresh state holding what the topics say was already published or rejected."""
-    state = ProducerState(tolerance=settings.tolerance)
-    for published in history.published:
-        state.record_published(published)
-    for path, reason in history.rejected:
-        try:
-            state.record_rejected(relative_path(Path(path), settings.root), reason)
-        except ValueError:
-            continue  # another producer's file, outside our data root
-    return state
-
-
 class ProducerService:
     """One producer for one ingest directory; :meth:`run` until :meth:`stop`."""
 
@@ -146,15 +104,15 @@ class ProducerService:
         #: (due, filename time, schedule number, relative path): oldest first among due.
         self._heap: list[tuple[float, datetime, int, str]] = []
         self._schedules = itertools.count(1)
-        self._bootstrap = _Bootstrap()
+        self._progress = BootstrapProgress(self.metrics)
         self._ignored_at_start: set[str] = set()
         self._state = ProducerState(tolerance=settings.tolerance)
         self._publisher: Publisher | None = None
+        self._dispatcher: Dispatcher | None = None
         self._headers = HeaderReader(settings.header_workers)
         self._ready = False
         self._heartbeat = time.monotonic()
         self._fatal: str | None = None
-        self._last_publish: float | None = None
 
     # -- control ---------------------------------------------------------------------------
 
@@ -169,8 +127,8 @@ class ProducerService:
             "input_dir": str(self.settings.input_dir),
             "pending_files": len(self._pending),
             "awaiting_delivery": self._publisher.outstanding if self._publisher else 0,
-            "bootstrap": f"{self._bootstrap.done} of {self._bootstrap.total}",
-            "last_publish_unix": self._last_publish,
+            "bootstrap": str(self._progress),
+            "last_publish_unix": self._dispatcher.last_publish if self._dispatcher else None,
         }
         if self._fatal:
             detail["fatal"] = self._fatal
@@ -187,15 +145,20 @@ class ProducerService:
         self._check_directories()
         codec = EventCodec(self.settings.kafka.schema_registry_url)
         client_config = self.settings.kafka.client_config()
-        if self.settings.create_topics:
-            self._retry_until_stopped("create topics", self._ensure_topics)
+        if self.settings.create_topics and (
+            self._retry_until_stopped("create topics", self._ensure_topics) is None
+        ):
+            return 0  # stopped before the broker answered
         publisher = Publisher(client_config, codec, linger_ms=self.settings.linger_ms)
         self._publisher = publisher
         watcher = None
         if self.settings.watch_mode == "inotify" and not once:
             # Watch before listing, so that no file slips between the scan and the watch.
             watcher = DirectoryWatcher(self.settings.input_dir, self._signals)
-            watcher.start()
+            try:
+                watcher.start()
+            except OSError as exc:
+                raise ProducerStartupError(str(exc)) from exc
         try:
             scanned = scan_directory(self.settings.input_dir)
             window = history_window(
@@ -208,6 +171,8 @@ class ProducerService:
             if history is None:  # stopped before the broker answered
                 return 0
             self._state = seed_state(history, self.settings)
+            self._dispatcher = Dispatcher(publisher, self._state, self.settings.topics,
+                                          self.metrics, self._progress, self._identity)
             log.info("state rebuilt from the topics", events_read=history.events_read,
                      published_files=self._state.n_published,
                      rejected_files=self._state.n_rejected,
@@ -242,7 +207,7 @@ class ProducerService:
             # While the Kafka client's queue is full, judge nothing new: wait for the broker.
             self._take_signals(_BACKLOG_WAIT_S if publisher.backlogged else self._wait_seconds())
             if not publisher.backlogged:
-                self._judge_due(publisher)
+                self._judge_due()
             publisher.service(0)
             now = time.monotonic()
             if not once and now >= next_scan:
@@ -250,8 +215,9 @@ class ProducerService:
                 self._rescan(prune)
                 last_prune = now if prune else last_prune
                 next_scan = now + scan_interval
-            self._update_gauges(publisher)
-            self._log_bootstrap_progress()
+            self.metrics.pending_files.set(len(self._pending))
+            self.metrics.awaiting_delivery.set(publisher.outstanding)
+            self._progress.log_if_due(len(self._pending))
             if once and not self._pending and publisher.outstanding == 0:
                 break
 
@@ -336,10 +302,9 @@ class ProducerService:
             return
         for item in sorted(scanned, key=lambda s: s.path.name):
             self._consider(item.path, item.stat, closed=False, now=now, bootstrap=True)
-        self.metrics.bootstrap_total.set(self._bootstrap.total)
         log.info("bootstrap: publishing the files already in the directory, oldest first",
-                 files_in_directory=len(scanned), to_publish=self._bootstrap.total,
-                 already_published_or_rejected=len(scanned) - self._bootstrap.total)
+                 files_in_directory=len(scanned), to_publish=self._progress.total,
+                 already_published_or_rejected=len(scanned) - self._progress.total)
 
     # -- candidates -------------------------------------------------------------------------
 
@@ -394,18 +359,18 @@ class ProducerService:
                 self._observe(waiting, now, closed=True)
             return
         if bootstrap:
-            self._bootstrap.total += 1
+            self._progress.add()
         self.metrics.files_seen.inc()
         admitted = admit(path, self._root_resolved, datetime.now(UTC),
                          timedelta(seconds=self.settings.max_future_seconds))
         if isinstance(admitted, Rejection):
-            self._reject(path, rel, admitted, bootstrap=bootstrap)
+            self._dispatch.reject(path, rel, admitted, bootstrap=bootstrap)
             return
         if stat is None:
             try:
                 stat = FileStat.of(path)
             except FileNotFoundError:
-                self._settle_bootstrap(bootstrap)
+                self._progress.settle(bootstrap)
                 return
         candidate = _Candidate(path, rel, admitted, Observation(stat, now, closed), bootstrap)
         self._pending[rel] = candidate
@@ -433,7 +398,7 @@ class ProducerService:
 
     # -- judging ----------------------------------------------------------------------------
 
-    def _judge_due(self, publisher: Publisher) -> None:
+    def _judge_due(self) -> None:
         """Judge up to a batch of due candidates, oldest first; headers read in one go."""
         now, now_wall = time.monotonic(), time.time()
         stable: list[tuple[_Candidate, Stable]] = []
@@ -451,34 +416,39 @@ class ProducerService:
             if isinstance(stability, Stable):
                 stable.append((candidate, stability))
             else:
-                self._act(candidate, stability, publisher, now)
+                self._act(candidate, stability, now)
         if not stable:
             return
         headers = self._headers.read([candidate.path for candidate, _ in stable])
         now = time.monotonic()
         for (candidate, stability), header in zip(stable, headers, strict=True):
             verdict = conclude(candidate.path, stability, header, self._rules, now)
-            self._act(candidate, verdict, publisher, now)
+            self._act(candidate, verdict, now)
 
-    def _act(
-        self, candidate: _Candidate, verdict: Verdict, publisher: Publisher, now: float
-    ) -> None:
-        path = candidate.path
-        if verdict.completeness is Completeness.VANISHED:
-            del self._pending[candidate.relative_path]
-            log.info("file vanished before it was complete", path=str(path))
-            self._settle_bootstrap(candidate.bootstrap)
-        elif verdict.completeness is Completeness.NOT_YET:
+    def _act(self, candidate: _Candidate, verdict: Verdict, now: float) -> None:
+        path, rel = candidate.path, candidate.relative_path
+        if verdict.completeness is Completeness.NOT_YET:
             assert verdict.observation is not None
             candidate.observation = verdict.observation
             self._schedule(candidate, now + self._recheck_delay(verdict.observation, now))
+            return
+        del self._pending[rel]
+        if verdict.completeness is Completeness.VANISHED:
+            log.info("file vanished before it was complete", path=str(path))
+            self._progress.settle(candidate.bootstrap)
         elif verdict.completeness is Completeness.CORRUPT:
-            del self._pending[candidate.relative_path]
             rejection = Rejection(RejectReason.CORRUPT_FILE, f"{path}: {verdict.reason}")
-            self._reject(path, candidate.relative_path, rejection, bootstrap=candidate.bootstrap)
+            self._dispatch.reject(path, rel, rejection, bootstrap=candidate.bootstrap)
         else:
-            del self._pending[candidate.relative_path]
-            self._publish(candidate, verdict, publisher)
+            assert verdict.header is not None and verdict.observation is not None
+            self._dispatch.publish(CompleteFile(path, rel, candidate.name,
+                                                verdict.observation.stat, verdict.header,
+                                                candidate.bootstrap))
+
+    @property
+    def _dispatch(self) -> Dispatcher:
+        assert self._dispatcher is not None, "dispatching before the state was rebuilt"
+        return self._dispatcher
 
     def _recheck_delay(self, observation: Observation, now: float) -> float:
         """Next look: when the file would become stable, else after a short while."""
@@ -489,120 +459,6 @@ class ProducerService:
         if until_stable > 0:
             return max(until_stable, 0.05)
         return min(max(stable / 2, 0.5), 10.0)
-
-    def _publish(self, candidate: _Candidate, verdict: Verdict, publisher: Publisher) -> None:
-        assert verdict.header is not None and verdict.observation is not None
-        name = candidate.name
-        group_id, owner = self._state.assign(candidate.relative_path, name)
-        if owner is not None:
-            rejection = Rejection(
-                RejectReason.DUPLICATE_FILE,
-                f"{candidate.path}: group {group_id} already has subband {name.subband:02d} "
-                f"from {owner}",
-            )
-            self._reject(candidate.path, candidate.relative_path, rejection,
-                         bootstrap=candidate.bootstrap, group_id=group_id)
-            return
-        event = subband_file_event(
-            path=candidate.path,
-            relative_path=candidate.relative_path,
-            group_id=group_id,
-            subband=name.subband,
-            filename_timestamp=name.timestamp,
-            stat=verdict.observation.stat,
-            header=verdict.header,
-            identity=self._identity,
-            detected_at=datetime.now(UTC),
-        )
-        self._state.record_published(
-            PublishedFile(candidate.relative_path, group_id, name.subband, name.timestamp,
-                          verdict.observation.stat)
-        )
-        log.debug("publishing", group_id=group_id, subband=name.subband, path=str(candidate.path))
-        publisher.send(
-            self.settings.topics.subbands,
-            event,
-            lambda report: self._on_subband_delivery(report, candidate),
-        )
-
-    def _on_subband_delivery(self, report: DeliveryReport, candidate: _Candidate) -> None:
-        if report.error is None:
-            self.metrics.files_published.inc()
-            self.metrics.publish_latency.observe(report.latency_seconds)
-            self._last_publish = time.time()
-            self.metrics.last_publish.set(self._last_publish)
-            log.info("published", group_id=report.event.key, subband=candidate.name.subband,
-                     path=str(candidate.path), partition=report.partition, offset=report.offset)
-            self._settle_bootstrap(candidate.bootstrap)
-            return
-        self._state.release(candidate.relative_path)
-        rejection = Rejection(
-            RejectReason.OUT_OF_RANGE,
-            f"{candidate.path}: the broker refused its event ({report.error}); is the "
-            "observation time outside the range the subbands topic accepts "
-            "(message.timestamp.before/after.max.ms)? Convert such files in batch mode.",
-        )
-        self._reject(candidate.path, candidate.relative_path, rejection,
-                     bootstrap=candidate.bootstrap, group_id=str(report.event.key))
-
-    def _reject(
-        self,
-        path: Path,
-        rel: str,
-        rejection: Rejection,
-        *,
-        bootstrap: bool,
-        group_id: str | None = None,
-    ) -> None:
-        assert self._publisher is not None
-        self._state.record_rejected(rel, rejection.reason.value)
-        log.warning("file rejected", reason=rejection.reason.value, path=str(path),
-                    message=rejection.message, group_id=group_id)
-        event = dead_letter_event(rejection=rejection, path=path, identity=self._identity,
-                                  failed_at=datetime.now(UTC), group_id=group_id)
-        self._publisher.send(
-            self.settings.topics.dead_letter,
-            event,
-            lambda report: self._on_dead_letter_delivery(report, rejection, bootstrap),
-        )
-
-    def _on_dead_letter_delivery(
-        self, report: DeliveryReport, rejection: Rejection, bootstrap: bool
-    ) -> None:
-        if report.error is None:
-            self.metrics.files_rejected.labels(reason=rejection.reason.value).inc()
-        else:
-            log.error("the broker refused a dead letter; the rejection is only in this log",
-                      reason=rejection.reason.value, message=rejection.message,
-                      error=report.error)
-        self._settle_bootstrap(bootstrap)
-
-    # -- progress ---------------------------------------------------------------------------
-
-    def _settle_bootstrap(self, bootstrap: bool) -> None:
-        if bootstrap:
-            self._bootstrap.done += 1
-            self.metrics.bootstrap_done.set(self._bootstrap.done)
-
-    def _log_bootstrap_progress(self) -> None:
-        progress = self._bootstrap
-        if progress.finished_logged or progress.total == 0:
-            return
-        now = time.monotonic()
-        if progress.done >= progress.total:
-            progress.finished_logged = True
-            log.info(f"bootstrap: {progress.done} of {progress.total} files settled; done",
-                     done=progress.done, total=progress.total,
-                     published_files=self._state.n_published)
-        elif now - progress.last_log >= _PROGRESS_LOG_INTERVAL_S:
-            progress.last_log = now
-            log.info(f"bootstrap: {progress.done} of {progress.total} files settled",
-                     done=progress.done, total=progress.total, pending=len(self._pending))
-
-    def _update_gauges(self, publisher: Publisher) -> None:
-        self.metrics.pending_files.set(len(self._pending))
-        self.metrics.awaiting_delivery.set(publisher.outstanding)
-
 
 
 def _rewritten(path: Path, published: FileStat | None) -> bool:

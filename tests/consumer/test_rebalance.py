@@ -72,3 +72,44 @@ def test_consumer_added_then_killed(consumer_setup, sim_root):
             }
         ),
     )
+
+
+def test_frozen_owner_is_fenced_when_it_wakes_up(consumer_setup, sim_root):
+    """A zombie: the owner freezes (SIGSTOP) mid-conversion past its session timeout, another
+    consumer takes over and finishes everything; when the zombie wakes up with its finished
+    conversion, it must not emit (its partitions are gone, its generation is stale)."""
+    setup = consumer_setup
+    root, sim = sim_root
+    events = [e for dump in sim.dumps[:6] for e in dump_events(dump, root)]
+    publish(setup.bootstrap, setup.topics.subbands, events, root)
+    groups = sorted({e.group_id for e in events})
+
+    zombie, zombie_log = setup.start("zombie", ["--idle-exit", "600"])
+    wait_for_log(zombie_log, "conversion started")
+    zombie.send_signal(signal.SIGSTOP)  # its worker keeps converting
+    try:
+        heir, heir_log = setup.start("heir", ["--idle-exit", "10"])
+        wait_for_log(heir_log, "group finished", count=len(groups), timeout=240)
+    finally:
+        zombie.send_signal(signal.SIGCONT)
+    time.sleep(8)  # the zombie notices, tries, is refused or drops the partitions
+    zombie.send_signal(signal.SIGTERM)
+    zombie.communicate(timeout=120)
+    heir.communicate(timeout=120)
+
+    assert heir.returncode == 0, tail(heir_log)
+    ready, _ = assert_exactly_once(setup, groups)
+    assert_output_is_clean(setup, ready)
+    assert_offsets_committed_to_end(setup)
+    assert log_events(zombie_log, "group finished") == []
+    defences = {
+        "discarded": len(
+            log_events(
+                zombie_log, "conversion result discarded: the partition was revoked meanwhile"
+            )
+        ),
+        "aborted": len(log_events(zombie_log, "finishing aborted; will retry")),
+        "lost": len(log_events(zombie_log, "partition lost")),
+    }
+    assert sum(defences.values()) >= 1, tail(zombie_log)
+    print("ZOMBIE-TEST", json.dumps(defences))

@@ -13,7 +13,7 @@ import pytest
 
 from converter import convert_group
 from converter.reader import DATASETS, SubbandReader
-from converter.rephase import reorder_into
+from converter.rephase import Batch, GatherTable, gather_into
 from simulator import SimulationResult
 from tests.converter.conftest import dump_files
 from tests.converter.helpers import read_column
@@ -41,7 +41,8 @@ def read_back(reader: SubbandReader, block: int) -> dict[str, np.ndarray]:
         staged = reader.read_rows(start, min(n_rows, start + block), buffers)
         for name, rows in staged.items():
             target = out[name][start : start + rows.padded_rows]
-            reorder_into(rows, target, descending=False, pol_map=(0, 1))
+            table = GatherTable.for_staged(rows, descending=False, pol_map=(0, 1))
+            gather_into(Batch.of(rows.array, [rows], [table], [0]), target)
     return {name: values[:n_rows] for name, values in out.items()}
 
 

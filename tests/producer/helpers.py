@@ -3,6 +3,8 @@ read back."""
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
 import uuid
@@ -53,6 +55,23 @@ def simulate_into(directory: Path, config: SimulationConfig) -> SimulationResult
     """Simulate into ``directory``, keeping the truth file outside it."""
     truth = directory.parent / f"{directory.name}-{uuid.uuid4().hex[:6]}.truth.json"
     return simulate(directory, config, truth_path=truth)
+
+
+def link_backlog(
+    template: dict[int, Path], directory: Path, first_start: datetime, n_dumps: int
+) -> list[Path]:
+    """Hard-link one dump's files under the jittered names of ``n_dumps`` dumps (a backlog
+    that costs no disk space); returns the new paths."""
+    rng = random.Random(0)
+    paths = []
+    for dump in range(n_dumps):
+        start = first_start + timedelta(seconds=dump * DUMP_SECONDS)
+        for subband, source in template.items():
+            stamp = start + timedelta(seconds=rng.uniform(0, 10))
+            path = directory / f"{stamp:%Y-%m-%dT%H:%M:%S}_sb{subband:02d}.hdf5"
+            os.link(source, path)
+            paths.append(path)
+    return paths
 
 
 def producer_settings(

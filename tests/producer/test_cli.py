@@ -68,7 +68,7 @@ def test_dry_run_once_then_serve_until_sigterm(
     publish_lines = [line for line in plan.stdout.splitlines() if line.startswith("publish ")]
     assert len(publish_lines) == 16
     assert all(expected_id in line for line in publish_lines)
-    assert "1 groups to publish, 1 with all 16 subbands" in plan.stdout
+    assert "1 groups to publish, 1 with all 16 subbands" in plan.stdout, plan.stdout
     assert subband_events(kafka_bootstrap, topic_settings) == [], "a dry run published"
 
     once = _produce([*input_dir, "--once"], env)
@@ -79,7 +79,7 @@ def test_dry_run_once_then_serve_until_sigterm(
 
     again = _produce([*input_dir, "--dry-run"], env)
     assert again.returncode == 0, again.stderr
-    assert "16 files: 16 already published" in again.stdout
+    assert "16 files: 16 already published" in again.stdout, again.stdout + again.stderr
 
     port = free_port()
     server = subprocess.Popen(

@@ -3,8 +3,12 @@ order and a producer restart in between; no file is published twice."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,9 +16,12 @@ import pytest
 
 from converter.grouping import N_SUBBANDS, parse_subband_filename
 from tests.producer.helpers import (
+    DUMP_SECONDS,
     ProducerThread,
     dead_letters,
+    link_backlog,
     producer_settings,
+    recent_start,
     simulate_into,
     small_config,
     subband_events,
@@ -94,3 +101,46 @@ def test_shuffled_jittered_dumps_across_a_restart(
     assert all(sorted(sbs) == list(range(N_SUBBANDS)) for sbs in subbands.values())
     assert all(len(p) == 1 for p in partitions.values()), "a group spans partitions"
     assert dead_letters(kafka_bootstrap, topic_settings) == []
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_bootstrap_loses_and_repeats_nothing(
+    tmp_path: Path, kafka_bootstrap: str, topic_settings
+) -> None:
+    n_dumps = 100
+    first_start = recent_start(hours_ago=1 + n_dumps * DUMP_SECONDS / 3600)
+    template = simulate_into(tmp_path / "template", small_config(start=first_start))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    files = link_backlog(template.dumps[0].files, incoming, first_start, n_dumps)
+    env = {
+        **os.environ,
+        "DSA110_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DSA110_TOPICS__SUBBANDS": topic_settings.subbands,
+        "DSA110_TOPICS__MS_READY": topic_settings.ms_ready,
+        "DSA110_TOPICS__DEAD_LETTER": topic_settings.dead_letter,
+        "DSA110_LAYOUT__PARTITIONS": "3",
+        "DSA110_LAYOUT__REPLICATION_FACTOR": "1",
+        "DSA110_STABLE_SECONDS": "1",
+    }
+    command = [sys.executable, "-m", "dsa110_stream.cli", "produce", "--input-dir",
+               str(incoming), "--once"]
+    victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len(subband_events(kafka_bootstrap, topic_settings)) >= 100, 120,
+                   "the first producer to publish some files")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(30)
+    survivor = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert survivor.returncode == 0, survivor.stderr[-3000:]
+
+    events = subband_events(kafka_bootstrap, topic_settings)
+    names = [e.record["relative_path"] for e in events]
+    assert len(names) == len(set(names)), "a file was published twice"
+    assert sorted(names) == sorted(path.name for path in files), "a file was lost"
+    groups: dict[str, int] = defaultdict(int)
+    for event in events:
+        groups[event.record["group_id"]] += 1
+    assert len(groups) == n_dumps and set(groups.values()) == {N_SUBBANDS}

@@ -1,0 +1,360 @@
+"""Benchmark: the converter against the pyuvdata reference path and the disk floor.
+
+One full-size dump (117 antennas, 24 integrations, 16 × 48 channels, 2 pols, ~3.4 GB)
+is simulated into a work directory (not the repository) and then converted
+alternately by ``converter.convert_group`` ("ours") and by
+``converter.reference.convert_with_pyuvdata`` ("reference"), each run in its own child
+process from a cold page cache (``echo 3 > /proc/sys/vm/drop_caches``, or
+``posix_fadvise(DONTNEED)`` on every input where /proc is read-only), default options,
+both fsyncing their output. The disk floor is measured the same way: read every input
+cold, then write and fsync as many bytes as our MS holds, one after the other.
+
+Reported per run: the wall time of the conversion call (what the ratios use; Python
+start-up and imports are reported separately as process wall), the child's peak RSS
+(``wait4``), our per-stage times, and the load average. The machine is shared, so runs
+alternate and the table shows medians and every run.
+
+    .venv/bin/python benchmarks/converter_vs_reference.py --workdir /tmp/dsa110-bench \\
+        > /tmp/dsa110-bench.log 2>&1 &
+
+``--docs docs/converter.md`` writes the results between the BENCHMARK markers there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MARK_START = "<!-- BENCHMARK:START -->"
+MARK_END = "<!-- BENCHMARK:END -->"
+READ_BUFFER = 16 * 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dsa110-bench"))
+    parser.add_argument("--rounds", type=int, default=2, help="ours/reference/floor rounds")
+    parser.add_argument("--antennas", type=int, default=117)
+    parser.add_argument("--docs", type=Path, default=None, help="markdown file to update")
+    parser.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return run_child(args.child, args.files, args.output)
+    return run_benchmark(args)
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def run_child(kind: str, files: list[Path], output: Path) -> int:
+    """Convert once and print one JSON line: call wall time, stages, MS size."""
+    if kind == "ours":
+        from converter import ConversionOptions, convert_group
+
+        start = time.perf_counter()
+        result = convert_group(files, output, ConversionOptions(force=True))
+        wall = time.perf_counter() - start
+        record = {"wall": wall, "stages": result.stage_seconds, "ms_bytes": result.ms_bytes}
+    else:
+        import warnings
+
+        from converter.reference import convert_with_pyuvdata
+
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        stages = convert_with_pyuvdata(files, output)
+        wall = time.perf_counter() - start
+        record = {"wall": wall, "stages": stages, "ms_bytes": tree_bytes(output)}
+    print("RESULT " + json.dumps(record), flush=True)
+    return 0
+
+
+# -------------------------------------------------------------------------- parent side
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    workdir = args.workdir.resolve()
+    files = simulate_dump(workdir, args.antennas)
+    input_bytes = sum(f.stat().st_size for f in files)
+    print(f"{len(files)} input files, {input_bytes / 1e9:.2f} GB in {workdir}", flush=True)
+    warm_up(workdir)
+    runs: list[dict[str, Any]] = []
+    for round_index in range(args.rounds):
+        for kind in ("ours", "reference"):
+            run = convert_cold(kind, files, workdir)
+            run["round"] = round_index
+            runs.append(run)
+            report_run(run)
+        ms_bytes = next(r["ms_bytes"] for r in reversed(runs) if r["kind"] == "ours")
+        floor = disk_floor(files, ms_bytes, workdir)
+        floor["round"] = round_index
+        runs.append(floor)
+        report_run(floor)
+    summary = summarise(runs, input_bytes)
+    text = render(summary, runs)
+    print(text, flush=True)
+    (workdir / "results.json").write_text(json.dumps({"summary": summary, "runs": runs}, indent=2))
+    if args.docs:
+        update_docs(args.docs, text)
+    return 0
+
+
+def simulate_dump(workdir: Path, antennas: int) -> list[Path]:
+    """The full-size dump, simulated once and reused while its truth file says it is whole."""
+    incoming = workdir / "incoming"
+    truth_path = workdir / "truth.json"
+    if truth_path.exists():
+        from simulator import load_truth
+
+        truth = load_truth(truth_path)
+        files = [truth.dumps[0].files[sb] for sb in sorted(truth.dumps[0].files)]
+        if len(files) == 16 and all(f.exists() for f in files):
+            return files
+    shutil.rmtree(incoming, ignore_errors=True)
+    from simulator import SimulationConfig, simulate
+
+    print(f"simulating a {antennas}-antenna dump into {incoming} ...", flush=True)
+    start = time.perf_counter()
+    result = simulate(incoming, SimulationConfig(n_antennas=antennas), truth_path=truth_path)
+    print(f"simulated in {time.perf_counter() - start:.0f} s", flush=True)
+    return [result.dumps[0].files[sb] for sb in sorted(result.dumps[0].files)]
+
+
+def warm_up(workdir: Path) -> None:
+    """Convert a tiny dump once so numba's kernel cache exists (compiled once per install)."""
+    from simulator import SimulationConfig, simulate
+
+    small = workdir / "warmup"
+    shutil.rmtree(small, ignore_errors=True)
+    result = simulate(
+        small / "incoming", SimulationConfig(n_antennas=4), truth_path=small / "t.json"
+    )
+    files = [str(p) for p in result.files]
+    subprocess.run(
+        [sys.executable, __file__, "--child", "ours", "--output", str(small / "w.ms"), *files],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(small, ignore_errors=True)
+
+
+def convert_cold(kind: str, files: list[Path], workdir: Path) -> dict[str, Any]:
+    output = workdir / f"{kind}.ms"
+    shutil.rmtree(output, ignore_errors=True)
+    drop_caches(files)
+    load = os.getloadavg()
+    command = [sys.executable, __file__, "--child", kind, "--output", str(output)]
+    report = workdir / f"{kind}.out"
+    with report.open("w") as sink:
+        start = time.perf_counter()
+        process = subprocess.Popen([*command, *map(str, files)], stdout=sink)
+        # wait4, not wait: the peak RSS of this child alone.
+        _, status, usage = os.wait4(process.pid, 0)
+        process_wall = time.perf_counter() - start
+    stdout = report.read_text()
+    run: dict[str, Any] = {
+        "kind": kind,
+        "load": load,
+        "process_wall": process_wall,
+        "peak_rss_gb": usage.ru_maxrss * 1024 / 1e9,
+        "ok": os.waitstatus_to_exitcode(status) == 0,
+    }
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            run.update(json.loads(line.removeprefix("RESULT ")))
+    shutil.rmtree(output, ignore_errors=True)
+    return run
+
+
+def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any]:
+    """Cold read of every input, then write and fsync ``ms_bytes``, one after the other."""
+    drop_caches(files)
+    load = os.getloadavg()
+    buffer = bytearray(READ_BUFFER)
+    start = time.perf_counter()
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while os.readv(fd, [buffer]):
+                pass
+        finally:
+            os.close(fd)
+    read_s = time.perf_counter() - start
+    target = workdir / "floor.bin"
+    payload = memoryview(os.urandom(READ_BUFFER))
+    mark = time.perf_counter()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        written = 0
+        while written < ms_bytes:
+            written += os.write(fd, payload[: min(len(payload), ms_bytes - written)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    write_s = time.perf_counter() - mark
+    target.unlink()
+    return {
+        "kind": "floor",
+        "load": load,
+        "read_s": read_s,
+        "write_s": write_s,
+        "wall": read_s + write_s,
+        "ms_bytes": ms_bytes,
+    }
+
+
+def drop_caches(files: list[Path]) -> None:
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        for path in files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def report_run(run: dict[str, Any]) -> None:
+    load = "/".join(f"{x:.1f}" for x in run["load"])
+    if run["kind"] == "floor":
+        print(
+            f"floor: read {run['read_s']:.2f} s + write {run['write_s']:.2f} s = "
+            f"{run['wall']:.2f} s (load {load})",
+            flush=True,
+        )
+        return
+    if not run.get("ok") or "wall" not in run:
+        print(f"{run['kind']}: FAILED (peak RSS {run['peak_rss_gb']:.2f} GB)", flush=True)
+        return
+    print(
+        f"{run['kind']}: {run['wall']:.2f} s (process {run['process_wall']:.2f} s), "
+        f"peak RSS {run['peak_rss_gb']:.2f} GB, load {load}",
+        flush=True,
+    )
+
+
+def summarise(runs: list[dict[str, Any]], input_bytes: int) -> dict[str, Any]:
+    def walls(kind: str) -> list[float]:
+        return [r["wall"] for r in runs if r["kind"] == kind and "wall" in r]
+
+    ours, reference, floor = walls("ours"), walls("reference"), walls("floor")
+    rss = {
+        kind: max(r["peak_rss_gb"] for r in runs if r["kind"] == kind)
+        for kind in ("ours", "reference")
+    }
+    stage_names = sorted({k for r in runs if r["kind"] == "ours" for k in r.get("stages", {})})
+    stages = {
+        name: statistics.median(
+            r["stages"][name] for r in runs if r["kind"] == "ours" and name in r.get("stages", {})
+        )
+        for name in stage_names
+    }
+    ref_stage_names = sorted(
+        {k for r in runs if r["kind"] == "reference" for k in r.get("stages", {})}
+    )
+    ref_stages = {
+        name: statistics.median(r["stages"][name] for r in runs if r["kind"] == "reference")
+        for name in ref_stage_names
+    }
+    median = {k: statistics.median(v) for k, v in (("ours", ours), ("reference", reference),
+                                                   ("floor", floor)) if v}  # fmt: skip
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9,
+        "input_gb": input_bytes / 1e9,
+        "median_wall": median,
+        "ratio_reference": median["ours"] / median["reference"] if reference else None,
+        "ratio_floor": median["ours"] / median["floor"] if floor else None,
+        "peak_rss_gb": rss,
+        "ours_stages": stages,
+        "reference_stages": ref_stages,
+    }
+
+
+def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    m = summary["median_wall"]
+    rss = summary["peak_rss_gb"]
+    lines = [
+        f"Measured {summary['date']} on {summary['cpus']} CPUs, "
+        f"{summary['memory_gb']:.0f} GB RAM (a machine shared with other work: load "
+        "averages per run below), input "
+        f"{summary['input_gb']:.2f} GB, {len(runs)} runs alternating, cold page cache.",
+        "",
+        "| | median wall (s) | peak RSS (GB) | ratio | target |",
+        "|---|---:|---:|---:|---:|",
+        f"| ours | {m['ours']:.2f} | {rss['ours']:.2f} | | RSS ≤ 2 GB |",
+        f"| pyuvdata reference | {m['reference']:.2f} | {rss['reference']:.2f} | "
+        f"ours/ref = {summary['ratio_reference']:.3f} | ≤ 0.45 |",
+        f"| disk floor | {m['floor']:.2f} | | ours/floor = {summary['ratio_floor']:.3f} | ≤ 1.3 |",
+        "",
+        "Per-stage seconds, ours (median; read, rephase and write overlap, so they add up "
+        "to more than the wall time):",
+        "",
+        "| stage | s |",
+        "|---|---:|",
+        *(f"| {name} | {value:.2f} |" for name, value in summary["ours_stages"].items()),
+        "",
+        "Per-stage seconds, reference (median):",
+        "",
+        "| stage | s |",
+        "|---|---:|",
+        *(f"| {name} | {value:.2f} |" for name, value in summary["reference_stages"].items()),
+        "",
+        "Every run:",
+        "",
+        "| round | run | wall (s) | process wall (s) | peak RSS (GB) | load 1/5/15 min |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        load = "/".join(f"{x:.1f}" for x in run["load"])
+        if run["kind"] == "floor":
+            lines.append(
+                f"| {run['round']} | floor (read {run['read_s']:.2f} + write "
+                f"{run['write_s']:.2f}) | {run['wall']:.2f} | | | {load} |"
+            )
+        else:
+            wall = f"{run['wall']:.2f}" if "wall" in run else "failed"
+            lines.append(
+                f"| {run['round']} | {run['kind']} | {wall} | {run['process_wall']:.2f} | "
+                f"{run['peak_rss_gb']:.2f} | {load} |"
+            )
+    return "\n".join(lines)
+
+
+def update_docs(path: Path, text: str) -> None:
+    document = path.read_text(encoding="utf-8")
+    if MARK_START not in document or MARK_END not in document:
+        raise SystemExit(f"{path} has no {MARK_START} ... {MARK_END} section")
+    head, rest = document.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    path.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}", encoding="utf-8")
+    print(f"updated {path}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    raise SystemExit(main())
