@@ -39,6 +39,22 @@ REPO = Path(__file__).resolve().parents[1]
 MARK_START = "<!-- BENCHMARK:START -->"
 MARK_END = "<!-- BENCHMARK:END -->"
 READ_BUFFER = 16 * 2**20
+#: Our stages in pipeline order (converter.convert); read/rephase/write overlap.
+STAGE_ORDER = (
+    "inspect",
+    "validate",
+    "index",
+    "geometry",
+    "create",
+    "read",
+    "wait_read",
+    "rephase",
+    "wait_write",
+    "write",
+    "flush",
+    "publish",
+    "total",
+)
 
 
 def main() -> int:
@@ -264,15 +280,16 @@ def summarise(runs: list[dict[str, Any]], input_bytes: int) -> dict[str, Any]:
         kind: max(r["peak_rss_gb"] for r in runs if r["kind"] == kind)
         for kind in ("ours", "reference")
     }
-    stage_names = sorted({k for r in runs if r["kind"] == "ours" for k in r.get("stages", {})})
+    seen = {k for r in runs if r["kind"] == "ours" for k in r.get("stages", {})}
+    stage_names = [s for s in STAGE_ORDER if s in seen] + sorted(seen - set(STAGE_ORDER))
     stages = {
         name: statistics.median(
             r["stages"][name] for r in runs if r["kind"] == "ours" and name in r.get("stages", {})
         )
         for name in stage_names
     }
-    ref_stage_names = sorted(
-        {k for r in runs if r["kind"] == "reference" for k in r.get("stages", {})}
+    ref_stage_names = list(
+        dict.fromkeys(k for r in runs if r["kind"] == "reference" for k in r.get("stages", {}))
     )
     ref_stages = {
         name: statistics.median(r["stages"][name] for r in runs if r["kind"] == "reference")

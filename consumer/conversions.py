@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -32,6 +32,9 @@ from consumer.state import (
     close_action,
 )
 from consumer.workers import ConversionFailure, ConversionJob, WorkerPool
+
+if TYPE_CHECKING:
+    from converter.options import ConversionResult
 
 log = structlog.get_logger(__name__)
 
@@ -145,7 +148,7 @@ class GroupConversions:
             else:
                 self._succeeded(group, done.outcome)
 
-    def _succeeded(self, group: OpenGroup, result: Any) -> None:
+    def _succeeded(self, group: OpenGroup, result: ConversionResult) -> None:
         self.crash.reached("after_rename")
         previous = self.record.group(group.group_id)
         group.finish = ms_ready_event(

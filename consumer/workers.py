@@ -19,9 +19,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import structlog
+
+if TYPE_CHECKING:
+    from converter.options import ConversionResult
 
 log = structlog.get_logger(__name__)
 
@@ -56,8 +59,8 @@ class ConversionFailure:
         return f"{self.error_type}: {self.message}"
 
 
-#: A worker's answer: the converter's ConversionResult, or a failure.
-Outcome = Any
+#: A worker's answer: the converter's result, or a failure.
+Outcome: TypeAlias = "ConversionResult | ConversionFailure"
 
 
 def convert_in_worker(job: ConversionJob) -> Outcome:

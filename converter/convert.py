@@ -40,6 +40,7 @@ from converter.errors import ConversionError, InputValidationError
 from converter.inputs import GroupInputs, read_group_inputs
 from converter.manifest import (
     StagingArea,
+    check_replaceable,
     manifest_document,
     package_version,
     reusable_manifest,
@@ -89,6 +90,8 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         input_files = tuple(_stat(p) for p in paths)
         key = reuse_key(input_files, options.manifest_record())
         manifest = None if options.force else reusable_manifest(output, key)
+        if manifest is None:
+            check_replaceable(output)
     if manifest is not None:
         result = ConversionResult.from_record(manifest["result"], ms_path=output, reused=True)
         result = dataclasses.replace(result, stage_seconds=timer.seconds())

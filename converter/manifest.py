@@ -100,6 +100,22 @@ def reusable_manifest(ms_path: Path, key: dict[str, Any]) -> dict[str, Any] | No
     return manifest
 
 
+def check_replaceable(output: Path) -> None:
+    """Refuse to overwrite anything at ``output`` but an MS this converter wrote.
+
+    A mistyped ``--output`` (a directory of MSs, a prototype's MS, a file) must fail
+    before any work, not be renamed away and deleted when the new MS is published.
+    """
+    if not (output.exists() or output.is_symlink()):
+        return
+    manifest = read_manifest(output) if output.is_dir() else None
+    if manifest is None or "reuse_key" not in manifest:
+        raise ConversionError(
+            f"{output} exists and is not a Measurement Set written by this converter (no "
+            f"{MANIFEST_NAME}); remove it or choose another output path"
+        )
+
+
 def manifest_document(
     key: dict[str, Any], result: dict[str, Any], stage_seconds: dict[str, float]
 ) -> dict[str, Any]:

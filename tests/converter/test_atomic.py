@@ -20,7 +20,7 @@ from astropy.coordinates import Angle
 
 import converter.blocks
 import converter.ms_layout
-from converter import ConversionOptions, convert_group
+from converter import ConversionError, ConversionOptions, convert_group
 from converter.manifest import MANIFEST_NAME
 from converter.reader import SubbandReader
 from simulator import SimulationResult
@@ -175,3 +175,22 @@ def test_kill_9_mid_way_leaves_no_ms_at_the_final_path(tmp_path, meridian_dump):
     os.utime(scratch[0], (past, past))
     convert_group([Path(f) for f in files], output)
     assert output.exists() and not hidden_entries(tmp_path)
+
+
+@pytest.mark.parametrize("existing", ["directory", "file", "foreign_ms"])
+def test_refuses_to_replace_what_it_did_not_write(tmp_path, meridian_dump, existing):
+    output = tmp_path / "target.ms"
+    if existing == "file":
+        output.write_text("precious")
+    else:
+        output.mkdir()
+        (output / ("table.dat" if existing == "foreign_ms" else "other.ms")).write_text("x")
+    before = sorted(p.name for p in output.rglob("*")) if output.is_dir() else None
+    for force in (False, True):
+        with pytest.raises(ConversionError, match="not a Measurement Set written by"):
+            convert_group(dump_files(meridian_dump), output, ConversionOptions(force=force))
+    if before is None:
+        assert output.read_text() == "precious"
+    else:
+        assert sorted(p.name for p in output.rglob("*")) == before
+    assert not hidden_entries(tmp_path)

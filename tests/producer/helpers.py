@@ -185,6 +185,8 @@ def _read_events_once(bootstrap: str, topic: str) -> list[Event]:
                     continue
                 decoded = codec.decode(message.value())
                 key = message.key()
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
                 events.append(Event(
                     decoded.schema_name, decoded.record, key.decode() if key else None,
                     message.timestamp()[1], message.partition(), message.offset(),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from converter.grouping import SubbandName
 from producer.admission import (
     Rejection,
     RejectReason,
@@ -25,7 +26,7 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "root"
 
 
-def _admit(path: Path, root: Path) -> object:
+def _admit(path: Path, root: Path) -> SubbandName | Rejection:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.is_symlink() and not path.exists():
         path.write_bytes(b"")

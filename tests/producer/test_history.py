@@ -64,9 +64,12 @@ def test_history_is_selected_by_observation_time(
     # Partition 0: the old observation alone. Partition 1: a recent observation, then (a
     # backlog published later) an old one, which a reader from the recent one also gets.
     for event, partition in ((old, 0), (recent, 1), (old_after_recent, 1)):
+        headers: list[tuple[str, str | bytes | None]] = list(
+            event_headers(event.schema_name, event.event_id)
+        )
         producer.produce(topic_settings.subbands, codec.encode(event.schema_name, event.record),
                          key=event.key, timestamp=event.timestamp_ms, partition=partition,
-                         headers=event_headers(event.schema_name, event.event_id))
+                         headers=headers)
         producer.flush(30)
     ours = dead_letter_event(
         rejection=Rejection(RejectReason.CORRUPT_FILE, "truncated"),
@@ -98,7 +101,8 @@ def test_history_is_selected_by_observation_time(
 
     since_two_days = read_history(
         config, topic_settings, codec,
-        HistoryWindow(NOW - timedelta(days=2), NOW + timedelta(minutes=1)),
+        # Dead letters are stamped with their append time: none is that recent.
+        HistoryWindow(NOW - timedelta(days=2), datetime.now(UTC) + timedelta(minutes=5)),
     )
     assert sorted(p.relative_path for p in since_two_days.published) == [
         "incoming/b_sb03.hdf5", "incoming/e_sb01.hdf5"
