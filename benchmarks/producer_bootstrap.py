@@ -112,14 +112,14 @@ def main() -> int:
         n_files = sum(1 for _ in incoming.iterdir())
         print(f"backlog: {n_files} files in {incoming} ({time.perf_counter() - started:.1f} s "
               "to build)")
-        settings = ProducerSettings(
-            input_dir=incoming,
-            kafka={"bootstrap_servers": args.bootstrap_servers},  # type: ignore[arg-type]
-            topics=topics,
-            layout={"partitions": args.partitions, "replication_factor": 1},  # type: ignore[arg-type]
-            stable_seconds=30.0,
-            header_workers=args.header_workers,
-        )
+        settings = ProducerSettings.model_validate({
+            "input_dir": incoming,
+            "kafka": {"bootstrap_servers": args.bootstrap_servers},
+            "topics": topics,
+            "layout": {"partitions": args.partitions, "replication_factor": 1},
+            "stable_seconds": 30.0,
+            "header_workers": args.header_workers,
+        })
         with log_path.open("w") as log_file:
             stderr, sys.stderr = sys.stderr, log_file
             try:

@@ -1,4 +1,4 @@
-"""Turn one subband's block of correlator rows into its channels of the MS block.
+"""Turn the subbands' rows of one block into the MS block: re-phase, reorder, conjugate.
 
 For every row and channel the MS holds ``conj(V · exp(−2πi Δw f / c))``: the
 visibility re-phased from the meridian to the new centre (pyuvdata's sign convention,
@@ -6,21 +6,21 @@ see :mod:`converter.astrometry`), then conjugated because CASA's baseline conven
 the opposite of UVH5's (pyuvdata's ``write_ms`` does the same: ``flip_conj``). Channels
 are reversed where the file stores them descending, and polarisations put in CASA order.
 
-The input is a :class:`~converter.reader.StagedRows` block in the file's chunk order
-(12 channels × 1 polarisation × 128 rows per chunk for the correlator), the output a
-slice of the MS block (rows × 768 channels × 2 pols). Rearranging that with numpy costs
-~20 strided passes with 12-element inner loops per subband and block (measured:
-4–6 ns per visibility, most of a conversion's CPU). So the one loop that touches every
-visibility is compiled with numba (already required by pyuvdata): one pass that writes
-each row of the output contiguously, gathering its values through a precomputed table
-of offsets (:class:`GatherTable`), re-phased on the way, without the GIL, so it runs
-alongside casacore's writes. The phasor of row r advances channel by channel as a
-running product ``exp(i k_r f₀) · exp(i k_r δf)^j`` in complex128 (``k_r = 2π Δw_r / c``;
-error ~1e-14 after 48 channels), started from exact exponentials.
+The values come straight from the memory-mapped files (:mod:`converter.reader`), in the
+correlator's chunk order (12 channels × 1 polarisation × 128 rows per chunk), and go to
+a block of MS rows (768 channels × 2 pols each). With numpy that rearrangement costs ~20
+strided passes with 12-element inner loops per subband (measured 4–6 ns per
+visibility, most of a conversion's CPU); here one compiled loop (numba, already required
+by pyuvdata) reads each value once and writes it once, in MS order, through a table of
+offsets (:class:`GatherTable`). It releases the GIL, and one call covers every subband
+of a block, so it runs alongside casacore's writes with few hand-overs. The phasor of a
+row advances channel by channel as a running product ``exp(i k f₀) · exp(i k δf)^j``
+in complex128 (``k = 2π Δw / c``; error ~1e-14 after 48 channels).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,81 +28,102 @@ import numba
 import numpy as np
 import numpy.typing as npt
 from astropy import constants
+from numba import typed
 
-from converter.reader import StagedRows
+from converter.reader import BlockSource, ChunkGrid
 
 TWO_PI_OVER_C = 2.0 * np.pi / constants.c.to_value("m/s")
 
 
 @dataclass(frozen=True)
 class GatherTable:
-    """Where MS value (channel j, pol q) of one row sits in a staged row-chunk.
+    """For each MS value of a row (channel j ascending, pol q in MS order: index
+    ``j * n_pols + q``), which chunk of the row-chunk holds it (``chunk``) and where in
+    that chunk's row (``inner``)."""
 
-    ``offsets[j * n_pols + q]`` is the element offset, from the start of the row's
-    first chunk, of the file value that becomes channel j (ascending frequency) and pol
-    q (MS order); add ``row_in_chunk * row_stride`` and ``row_chunk * chunk_stride``.
-    """
-
-    offsets: npt.NDArray[np.int64]
-    row_stride: int
-    chunk_stride: int
-    chunk_rows: int
-    n_freqs: int
-    n_pols: int
+    chunk: npt.NDArray[np.int64]
+    inner: npt.NDArray[np.int64]
 
     @classmethod
-    def for_staged(
-        cls, staged: StagedRows, *, descending: bool, pol_map: tuple[int, ...]
+    def build(
+        cls, grid: ChunkGrid, n_freqs: int, n_pols: int, *, descending: bool, pol_map: Sequence[int]
     ) -> GatherTable:
-        _, n_fc, n_pc, cr, cf, cp = staged.array.shape
-        n_freqs, n_pols = staged.n_freqs, staged.n_pols
+        _, cf, cp = grid.chunk
+        n_pc = grid.grid[2]
         file_pol = {ms: file for file, ms in enumerate(pol_map)}
-        offsets = np.empty(n_freqs * n_pols, dtype=np.int64)
+        chunk = np.empty(n_freqs * n_pols, dtype=np.int64)
+        inner = np.empty(n_freqs * n_pols, dtype=np.int64)
         for j in range(n_freqs):
             fc, c = divmod(n_freqs - 1 - j if descending else j, cf)
             for q in range(n_pols):
                 pc, ci = divmod(file_pol[q], cp)
-                offsets[j * n_pols + q] = (fc * n_pc + pc) * cr * cf * cp + c * cp + ci
-        return cls(
-            offsets=offsets,
-            row_stride=cf * cp,
-            chunk_stride=n_fc * n_pc * cr * cf * cp,
-            chunk_rows=cr,
-            n_freqs=n_freqs,
-            n_pols=n_pols,
-        )
+                chunk[j * n_pols + q] = fc * n_pc + pc
+                inner[j * n_pols + q] = c * cp + ci
+        return cls(chunk=chunk, inner=inner)
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Staged blocks of one or more subbands that share a layout, as one 2-D array.
+    """Subbands whose sources share one chunk grid, processed by one kernel call."""
 
-    ``values[i]`` holds subband i's staged rows (its layout's first ``n_chunks`` row
-    chunks); ``offsets[i]`` is its :class:`GatherTable`; its channels start at MS
-    channel ``first_channels[i]``. One compiled call then covers all of them, so the
-    calling thread gives up and takes back the GIL once per block, not once per subband.
-    """
-
-    values: npt.NDArray[Any]  # (subbands, staged values)
-    offsets: npt.NDArray[np.int64]  # (subbands, n_freqs * n_pols)
-    first_channels: npt.NDArray[np.int64]  # (subbands,)
-    n_chunks: int
-    table: GatherTable  # the shared strides (offsets may differ per subband)
+    values: Any  # numba typed List of 1-D arrays, one per subband
+    chunk_offsets: npt.NDArray[np.int64]  # (subbands, chunks)
+    first_row_chunks: npt.NDArray[np.int64]  # (subbands,)
+    grid: ChunkGrid
+    table_chunk: npt.NDArray[np.int64]  # (subbands, n_freqs * n_pols)
+    table_inner: npt.NDArray[np.int64]
+    first_channels: npt.NDArray[np.int64]  # (subbands,) MS channel of each subband's f₀
+    n_freqs: int
+    n_pols: int
 
     @classmethod
     def of(
         cls,
-        values: npt.NDArray[Any],
-        staged: list[StagedRows],
-        tables: list[GatherTable],
-        first_channels: list[int],
+        sources: Sequence[BlockSource],
+        tables: Sequence[GatherTable],
+        first_channels: Sequence[int],
+        n_freqs: int,
+        n_pols: int,
     ) -> Batch:
         return cls(
-            values=values.reshape(len(staged), -1),
-            offsets=np.stack([t.offsets for t in tables]),
+            values=typed.List([s.values for s in sources]),
+            chunk_offsets=np.stack([s.chunk_offsets for s in sources]),
+            first_row_chunks=np.array([s.first_row_chunk for s in sources], dtype=np.int64),
+            grid=sources[0].grid,
+            table_chunk=np.stack([t.chunk for t in tables]),
+            table_inner=np.stack([t.inner for t in tables]),
             first_channels=np.asarray(first_channels, dtype=np.int64),
-            n_chunks=staged[0].array.shape[0],
-            table=tables[0],
+            n_freqs=n_freqs,
+            n_pols=n_pols,
+        )
+
+    def at(self, first_row_chunk: int) -> Batch:
+        """The same sources for a block that starts at another row-chunk."""
+        starts = np.full_like(self.first_row_chunks, first_row_chunk)
+        return Batch(
+            self.values,
+            self.chunk_offsets,
+            starts,
+            self.grid,
+            self.table_chunk,
+            self.table_inner,
+            self.first_channels,
+            self.n_freqs,
+            self.n_pols,
+        )
+
+    def _layout(self) -> tuple[Any, ...]:
+        cr, cf, cp = self.grid.chunk
+        return (
+            self.values,
+            self.chunk_offsets,
+            self.first_row_chunks,
+            cr,
+            self.grid.chunks_per_row_chunk,
+            cf * cp,
+            self.table_chunk,
+            self.table_inner,
+            self.first_channels * self.n_pols,
         )
 
 
@@ -112,103 +133,134 @@ def rephase_into(
     k_rad_per_hz: npt.NDArray[np.float64],
     channel_width_hz: float,
     out: npt.NDArray[np.complex64],
+    n_rows: int,
 ) -> None:
-    """Fill each subband's channels of ``out`` (the whole MS block, C-contiguous) with
-    ``conj(V) · exp(i k_r (f₀ + j δf))`` for every staged row.
+    """Fill rows ``0..n_rows`` of each subband's channels of ``out`` (the MS block,
+    C-contiguous) with ``conj(V) · exp(i k_r (f₀ + j δf))``.
 
-    ``lowest_freqs_hz[i]`` is f₀ of subband i; ``k_rad_per_hz`` holds ``2π Δw / c`` for
-    at least the padded rows. Padding rows beyond the block's rows are written too; the
-    writer never stores them.
+    ``lowest_freqs_hz[i]`` is f₀ of the batch's subband i; ``k_rad_per_hz[r]`` is
+    ``2π Δw / c`` of the block's row r.
     """
-    t = batch.table
     _rephase_kernel(
-        batch.values,
-        batch.n_chunks,
-        t.chunk_rows,
-        t.chunk_stride,
-        t.row_stride,
-        batch.offsets,
-        batch.first_channels * t.n_pols,
+        *batch._layout(),
         lowest_freqs_hz,
         k_rad_per_hz,
         channel_width_hz,
         out.reshape(out.shape[0], -1),
-        t.n_freqs,
-        t.n_pols,
+        batch.n_freqs,
+        batch.n_pols,
+        n_rows,
     )
 
 
-def gather_into(batch: Batch, out: npt.NDArray[Any]) -> None:
-    """Copy flags or nsamples into ``out`` (the whole MS block), reordered like the data."""
-    t = batch.table
-    _gather_kernel(
-        batch.values,
-        batch.n_chunks,
-        t.chunk_rows,
-        t.chunk_stride,
-        t.row_stride,
-        batch.offsets,
-        batch.first_channels * t.n_pols,
-        out.reshape(out.shape[0], -1),
-    )
+def gather_into(batch: Batch, out: npt.NDArray[Any], n_rows: int) -> None:
+    """Copy flags or nsamples into ``out`` (the MS block), reordered like the data."""
+    _gather_kernel(*batch._layout(), out.reshape(out.shape[0], -1), n_rows)
+
+
+def extremes(batch: Batch, n_rows: int) -> tuple[float, float]:
+    """Smallest and largest value over the batch's rows (nsamples: usually all equal)."""
+    low, high = _extremes_kernel(*batch._layout(), n_rows)
+    return float(low), float(high)
 
 
 @numba.njit(nogil=True, cache=True)
 def _rephase_kernel(
-    staged: Any,
-    n_chunks: int,
+    values: Any,
+    chunk_offsets: Any,
+    first_row_chunks: Any,
     chunk_rows: int,
-    chunk_stride: int,
-    row_stride: int,
-    offsets: Any,
-    firsts: Any,
+    per_row_chunk: int,
+    row_elements: int,
+    table_chunk: Any,
+    table_inner: Any,
+    out_first: Any,
     lowest: Any,
     k: Any,
     width_hz: float,
     out: Any,
     n_freqs: int,
     n_pols: int,
+    n_rows: int,
 ) -> None:  # pragma: no cover - compiled
     phasors = np.empty(n_freqs, dtype=np.complex64)
-    width = offsets.shape[1]
-    for s in range(staged.shape[0]):
-        values = staged[s]
-        table = offsets[s]
-        first = firsts[s]
-        for chunk in range(n_chunks):
-            for r in range(chunk_rows):
-                row = chunk * chunk_rows + r
-                phasor = np.exp(1j * k[row] * lowest[s])
-                step = np.exp(1j * k[row] * width_hz)
-                for j in range(n_freqs):
-                    phasors[j] = np.complex64(phasor)
-                    phasor *= step
-                source = chunk * chunk_stride + r * row_stride
-                target = out[row]
-                for m in range(width):
-                    target[first + m] = np.conj(values[source + table[m]]) * phasors[m // n_pols]
+    width = table_chunk.shape[1]
+    for s in range(len(values)):
+        source = values[s]
+        offsets = chunk_offsets[s]
+        chunks = table_chunk[s]
+        inner = table_inner[s]
+        first = out_first[s]
+        for row in range(n_rows):
+            row_chunk = first_row_chunks[s] + row // chunk_rows
+            base = row_chunk * per_row_chunk
+            within = (row % chunk_rows) * row_elements
+            phasor = np.exp(1j * k[row] * lowest[s])
+            step = np.exp(1j * k[row] * width_hz)
+            for j in range(n_freqs):
+                phasors[j] = np.complex64(phasor)
+                phasor *= step
+            target = out[row]
+            for m in range(width):
+                value = source[offsets[base + chunks[m]] + within + inner[m]]
+                target[first + m] = np.conj(value) * phasors[m // n_pols]
 
 
 @numba.njit(nogil=True, cache=True)
 def _gather_kernel(
-    staged: Any,
-    n_chunks: int,
+    values: Any,
+    chunk_offsets: Any,
+    first_row_chunks: Any,
     chunk_rows: int,
-    chunk_stride: int,
-    row_stride: int,
-    offsets: Any,
-    firsts: Any,
+    per_row_chunk: int,
+    row_elements: int,
+    table_chunk: Any,
+    table_inner: Any,
+    out_first: Any,
     out: Any,
+    n_rows: int,
 ) -> None:  # pragma: no cover - compiled
-    width = offsets.shape[1]
-    for s in range(staged.shape[0]):
-        values = staged[s]
-        table = offsets[s]
-        first = firsts[s]
-        for chunk in range(n_chunks):
-            for r in range(chunk_rows):
-                row = chunk * chunk_rows + r
-                source = chunk * chunk_stride + r * row_stride
-                target = out[row]
-                for m in range(width):
-                    target[first + m] = values[source + table[m]]
+    width = table_chunk.shape[1]
+    for s in range(len(values)):
+        source = values[s]
+        offsets = chunk_offsets[s]
+        chunks = table_chunk[s]
+        inner = table_inner[s]
+        first = out_first[s]
+        for row in range(n_rows):
+            base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk
+            within = (row % chunk_rows) * row_elements
+            target = out[row]
+            for m in range(width):
+                target[first + m] = source[offsets[base + chunks[m]] + within + inner[m]]
+
+
+@numba.njit(nogil=True, cache=True)
+def _extremes_kernel(
+    values: Any,
+    chunk_offsets: Any,
+    first_row_chunks: Any,
+    chunk_rows: int,
+    per_row_chunk: int,
+    row_elements: int,
+    table_chunk: Any,
+    table_inner: Any,
+    out_first: Any,
+    n_rows: int,
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    low = np.inf
+    high = -np.inf
+    width = table_chunk.shape[1]
+    for s in range(len(values)):
+        source = values[s]
+        offsets = chunk_offsets[s]
+        chunks = table_chunk[s]
+        inner = table_inner[s]
+        for row in range(n_rows):
+            base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk
+            within = (row % chunk_rows) * row_elements
+            for m in range(width):
+                value = source[offsets[base + chunks[m]] + within + inner[m]]
+                low = min(low, value)
+                high = max(high, value)
+    return low, high

@@ -189,10 +189,10 @@ def _read_events_once(bootstrap: str, topic: str) -> list[Event]:
                 assert partition is not None and offset is not None
                 events.append(Event(
                     decoded.schema_name, decoded.record, key.decode() if key else None,
-                    message.timestamp()[1], message.partition(), message.offset(),
+                    message.timestamp()[1], partition, offset,
                 ))
-                if message.offset() + 1 >= ends.get(message.partition(), 0):
-                    ends.pop(message.partition(), None)
+                if offset + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
         assert not ends, f"could not read {topic} to its end"
         return sorted(events, key=lambda e: (e.partition, e.offset))
     finally:
