@@ -1,18 +1,18 @@
-"""The block pipeline: read, re-phase and write the MAIN table's bulk columns.
+"""The block pipeline: re-phase the subbands into MS rows and write them.
 
 Rows are processed in blocks (a multiple of the MS tile height and of the files' chunk
-height, ~85 MB of DATA for a full dump). Three stages overlap on two cores:
+height, ~85 MB of DATA for a full dump). Two stages overlap on two cores:
 
-* a reader thread fills the next block's input buffers from all subband files
-  (``os.preadv``, no GIL held while the disk works);
-* the calling thread re-phases the current block into an output buffer (numpy ufuncs,
-  which release the GIL);
+* the calling thread asks the kernel to read the *next* block's bytes of every file
+  (``MADV_WILLNEED``), then gathers the current block from the mapped files into an
+  output buffer, re-phased (:mod:`converter.rephase`; no GIL held), and lets go of the
+  block's pages (``MADV_DONTNEED``);
 * a writer thread hands the previous block to casacore, which holds the GIL while it
   copies into its tiles, and asks the kernel to start writing those pages back
   (``POSIX_FADV_DONTNEED``) so that the final fsync has little left to do.
 
-Two input and two output buffer sets rotate, so memory is bounded by four blocks
-whatever the size of the dump.
+Two output buffer sets rotate, so memory is bounded by two blocks plus the mapped
+pages of about two blocks, whatever the size of the dump.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import math
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,14 +28,12 @@ import numpy.typing as npt
 from converter.errors import InputValidationError
 from converter.inputs import GroupInputs
 from converter.ms_writer import MainBlock, MainTableWriter
-from converter.reader import DATASETS, StagedRows, SubbandReader
-from converter.rephase import TWO_PI_OVER_C, Batch, GatherTable, gather_into, rephase_into
+from converter.reader import DATASETS, SubbandReader
+from converter.rephase import TWO_PI_OVER_C, Batch, GatherTable, extremes, gather_into, rephase_into
 from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.
 TARGET_BLOCK_BYTES = 96 * 2**20
-
-StagedSet = dict[int, dict[str, StagedRows]]
 
 
 @dataclass(frozen=True)
@@ -70,18 +67,9 @@ def stream_blocks(
     alignment = math.lcm(writer.shape.tile_rows, *(r.row_alignment for r in readers.values()))
     size = block_rows(inputs, alignment)
     blocks = list(_ranges(inputs.reference.n_blts, size))
-    in_sets = [_StagingSet(readers, size) for _ in range(2)]
     out_sets = [_output_block(inputs, size, rows) for _ in range(2)]
-    scratch = _Scratch(inputs, size, rows.pol_map)
-
-    def read(index: int) -> _StagingSet:
-        start, stop = blocks[index]
-        staging = in_sets[index % 2]
-        with timer.stage("read"):
-            staging.staged = {
-                sb: r.read_rows(start, stop, staging.buffers[sb]) for sb, r in readers.items()
-            }
-        return staging
+    sources = _Sources(inputs, readers, rows.pol_map)
+    k_rad_per_hz = np.zeros(size)
 
     def write(index: int) -> None:
         start, stop = blocks[index]
@@ -89,100 +77,93 @@ def stream_blocks(
             writer.write(start, _head(out_sets[index % 2], stop - start))
             writer.start_writeback()
 
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="read") as read_pool,
-        ThreadPoolExecutor(1, thread_name_prefix="write") as write_pool,
-    ):
-        pending_writes: list[Future[None]] = []
-        next_read = read_pool.submit(read, 0)
+    with ThreadPoolExecutor(1, thread_name_prefix="write") as write_pool:
+        pending: list[Future[None]] = []
         try:
+            sources.will_need(*blocks[0])
             for index, (start, stop) in enumerate(blocks):
-                with timer.stage("wait_read"):
-                    staging = next_read.result()
                 if index + 1 < len(blocks):
-                    next_read = read_pool.submit(read, index + 1)
-                if len(pending_writes) >= 2:  # the output set we are about to reuse
+                    sources.will_need(*blocks[index + 1])
+                if len(pending) >= 2:  # the output set we are about to reuse
                     with timer.stage("wait_write"):
-                        pending_writes.pop(0).result()
-                with timer.stage("rephase"):
-                    _compute_block(
-                        inputs, rows, start, stop, staging, out_sets[index % 2], scratch
+                        pending.pop(0).result()
+                with timer.stage("read_rephase"):
+                    np.multiply(
+                        rows.delta_w_m[start:stop], TWO_PI_OVER_C, out=k_rad_per_hz[: stop - start]
                     )
-                pending_writes.append(write_pool.submit(write, index))
+                    _compute_block(
+                        inputs, rows, start, stop, sources, out_sets[index % 2], k_rad_per_hz
+                    )
+                sources.done_with(start, stop)
+                pending.append(write_pool.submit(write, index))
             with timer.stage("wait_write"):
-                for future in pending_writes:
+                for future in pending:
                     future.result()
         except BaseException:
-            next_read.cancel()
-            for future in pending_writes:
+            for future in pending:
                 future.cancel()
             raise
 
 
-class _StagingSet:
-    """One block's staging buffers for every subband.
+class _Sources:
+    """The batches of every dataset: subbands sharing a layout go in one kernel call."""
 
-    Where all files share a dataset's layout (the correlator's always do) the buffers
-    are slices of one joint array, so one compiled call processes every subband.
-    """
-
-    def __init__(self, readers: dict[int, SubbandReader], size: int) -> None:
-        self.buffers: dict[int, dict[str, npt.NDArray[Any]]] = {sb: {} for sb in readers}
-        self.joint: dict[str, npt.NDArray[Any]] = {}
-        self.staged: StagedSet = {}
-        order = sorted(readers)
-        for name, dtype in DATASETS.items():
-            shapes = {sb: readers[sb].layouts[name].staged_shape(size) for sb in order}
-            if len(set(shapes.values())) == 1:
-                joint = np.empty((len(order), *shapes[order[0]]), dtype=dtype)
-                self.joint[name] = joint
-                for index, sb in enumerate(order):
-                    self.buffers[sb][name] = joint[index]
-            else:
-                for sb in order:
-                    self.buffers[sb][name] = np.empty(shapes[sb], dtype=dtype)
-
-    def batches(self, name: str, scratch: _Scratch) -> list[Batch]:
-        """The block's subbands for ``name``: one batch if they share a layout."""
-        order = sorted(self.staged)
-        staged = [self.staged[sb][name] for sb in order]
-        tables = [scratch.table(sb, name, rows) for sb, rows in zip(order, staged, strict=True)]
-        firsts = [scratch.inputs.band.channel_slice(sb).start for sb in order]
-        if name in self.joint:
-            return [Batch.of(self.joint[name], staged, tables, firsts)]
-        return [
-            Batch.of(rows.array, [rows], [table], [first])
-            for rows, table, first in zip(staged, tables, firsts, strict=True)
-        ]
-
-
-class _Scratch:
-    """Work arrays and gather tables of the compute stage, reused from block to block."""
-
-    def __init__(self, inputs: GroupInputs, size: int, pol_map: tuple[int, ...]) -> None:
+    def __init__(
+        self, inputs: GroupInputs, readers: dict[int, SubbandReader], pol_map: tuple[int, ...]
+    ) -> None:
         self.inputs = inputs
+        self.readers = readers
         self.pol_map = pol_map
-        self.k_rad_per_hz = np.zeros(size)
-        self._nsamples_shape = (size, inputs.band.n_channels, len(pol_map))
-        self._nsamples: npt.NDArray[np.float32] | None = None
         self._tables: dict[tuple[int, str, tuple[int, ...]], GatherTable] = {}
+        self._mapped: dict[str, list[Batch]] = {}
+        self._unmapped: dict[str, list[int]] = {}
+        for name in DATASETS:
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for sb in inputs.present:
+                layout = readers[sb].layouts[name]
+                if layout.mapped:
+                    key = (*layout.grid.chunk, *layout.grid.grid)
+                    groups.setdefault(key, []).append(sb)
+                else:
+                    self._unmapped.setdefault(name, []).append(sb)
+            self._mapped[name] = [self._batch(name, members, 0, 0) for members in groups.values()]
 
-    def table(self, subband: int, name: str, staged: StagedRows) -> GatherTable:
-        key = (subband, name, staged.array.shape)
+    def batches(self, name: str, start: int, stop: int) -> Iterator[Batch]:
+        for batch in self._mapped[name]:
+            yield batch.at(start // batch.grid.chunk[0])
+        for sb in self._unmapped.get(name, []):
+            yield self._batch(name, [sb], start, stop)
+
+    def _batch(self, name: str, subbands: list[int], start: int, stop: int) -> Batch:
+        sources = [self.readers[sb].source(name, start, stop) for sb in subbands]
+        tables = [self._table(sb, name) for sb in subbands]
+        firsts = [self.inputs.band.channel_slice(sb).start for sb in subbands]
+        n_freqs = self.inputs.band.channels_per_subband
+        return Batch.of(sources, tables, firsts, n_freqs, len(self.pol_map))
+
+    def _table(self, subband: int, name: str) -> GatherTable:
+        layout = self.readers[subband].layouts[name]
+        key = (subband, name, (*layout.grid.chunk, layout.grid.grid[2]))
         table = self._tables.get(key)
         if table is None:
             header = self.inputs.headers[subband]
-            descending = bool(header.freqs_hz[0] > header.freqs_hz[-1])
-            table = GatherTable.for_staged(staged, descending=descending, pol_map=self.pol_map)
+            table = GatherTable.build(
+                layout.grid,
+                layout.shape[1],
+                layout.shape[2],
+                descending=bool(header.freqs_hz[0] > header.freqs_hz[-1]),
+                pol_map=self.pol_map,
+            )
             self._tables[key] = table
         return table
 
-    @property
-    def nsamples(self) -> npt.NDArray[np.float32]:
-        """(rows, channels, pols) nsamples in MS order; only when they vary (rare)."""
-        if self._nsamples is None:
-            self._nsamples = np.empty(self._nsamples_shape, dtype=np.float32)
-        return self._nsamples
+    def will_need(self, start: int, stop: int) -> None:
+        for reader in self.readers.values():
+            reader.will_need(start, stop)
+
+    def done_with(self, start: int, stop: int) -> None:
+        for reader in self.readers.values():
+            reader.done_with(start, stop)
 
 
 def _compute_block(
@@ -190,31 +171,23 @@ def _compute_block(
     rows: BlockInputs,
     start: int,
     stop: int,
-    staging: _StagingSet,
+    sources: _Sources,
     out: MainBlock,
-    scratch: _Scratch,
+    k_rad_per_hz: npt.NDArray[np.float64],
 ) -> None:
     n = stop - start
     band = inputs.band
-    k = scratch.k_rad_per_hz
-    np.multiply(rows.delta_w_m[start:stop], TWO_PI_OVER_C, out=k[:n])
-    k[n:] = 0.0
-    for batch in staging.batches("visdata", scratch):
+    for batch in sources.batches("visdata", start, stop):
         lowest = band.freqs_hz[batch.first_channels]
-        rephase_into(batch, lowest, k, band.channel_width_hz, out.data)
-    for batch in staging.batches("flags", scratch):
-        gather_into(batch, out.flags)
+        rephase_into(batch, lowest, k_rad_per_hz, band.channel_width_hz, out.data, n)
+    for batch in sources.batches("flags", start, stop):
+        gather_into(batch, out.flags, n)
     weight = out.weight[:n]
-    # A cheap first look (padding rows included): nsamples are usually all equal.
-    extremes = {
-        float(x)
-        for rows_ in staging.staged.values()
-        for x in (rows_["nsamples"].array.min(), rows_["nsamples"].array.max())
-    }
-    if len(extremes) == 1:
-        weight[...] = extremes.pop()
+    values = {x for batch in sources.batches("nsamples", start, stop) for x in extremes(batch, n)}
+    if len(values) == 1:  # nsamples are usually all equal
+        weight[...] = values.pop()
     else:
-        weight[...] = _median_nsamples(inputs, staging, scratch, n)
+        weight[...] = _median_nsamples(inputs, sources, start, stop)
     np.divide(1.0, np.sqrt(weight), out=out.sigma[:n], where=weight > 0)
     out.sigma[:n][weight <= 0] = 0.0
     swap = np.flatnonzero(rows.conjugate_rows[start:stop])
@@ -226,17 +199,16 @@ def _compute_block(
 
 
 def _median_nsamples(
-    inputs: GroupInputs, staging: _StagingSet, scratch: _Scratch, n: int
+    inputs: GroupInputs, sources: _Sources, start: int, stop: int
 ) -> npt.NDArray[np.float32]:
     """pyuvdata's WEIGHT: per row and pol, the median of nsamples over present channels."""
-    nsamples = scratch.nsamples
-    for batch in staging.batches("nsamples", scratch):
-        gather_into(batch, nsamples)
+    n = stop - start
+    nsamples = np.zeros((n, inputs.band.n_channels, len(sources.pol_map)), dtype=np.float32)
+    for batch in sources.batches("nsamples", start, stop):
+        gather_into(batch, nsamples, n)
     present = np.concatenate(
-        [nsamples[:n, inputs.band.channel_slice(sb), :] for sb in inputs.present], axis=1
+        [nsamples[:, inputs.band.channel_slice(sb), :] for sb in inputs.present], axis=1
     )
-    if present.min() == present.max():
-        return np.full((n, present.shape[2]), present.flat[0], dtype=np.float32)
     return np.median(present, axis=1).astype(np.float32)
 
 

@@ -27,13 +27,17 @@ GROUP_ID_FORMAT = "%Y-%m-%dT%H:%M:%S"
 # Canonical ``YYYY-MM-DDTHH:MM:SS``, and the older ``YYYY-MM-DD HH:MM:SS`` and
 # ``YYYYMMDD_HHMMSS`` stems that earlier tools accepted.
 _NAME = re.compile(
-    r"^(?P<stamp>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}|\d{8}_\d{6})_sb(?P<sb>\d{2})\.hdf5$"
+    r"^(?P<stamp>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}|\d{8}_\d{6})_sb(?P<sb>\d{2,})\.hdf5$"
 )
 _STAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y%m%d_%H%M%S")
 
 
 class InvalidSubbandName(ValueError):
     """A file name that is not ``<timestamp>_sbNN.hdf5`` with NN in 00..15."""
+
+
+class SubbandOutOfRange(InvalidSubbandName):
+    """A well-formed name whose subband index is outside 00..15 (e.g. ``_sb16``)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -61,7 +65,7 @@ def parse_subband_filename(path: str | Path) -> SubbandName:
         )
     subband = int(match["sb"])
     if subband >= N_SUBBANDS:
-        raise InvalidSubbandName(
+        raise SubbandOutOfRange(
             f"{path.name!r}: subband index {subband} is out of range (00..{N_SUBBANDS - 1:02d})"
         )
     stamp = match["stamp"]

@@ -24,10 +24,10 @@ checked to lie inside the file when it is opened.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import mmap
-import os
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -207,10 +207,9 @@ class SubbandReader:
         # The numpy views must go before the mapping can be unmapped.
         self._views = {}
         if self._map is not None:
-            try:
+            # If a caller still holds a view, the mapping goes when that view is released.
+            with contextlib.suppress(BufferError):
                 self._map.close()
-            except BufferError:  # a kernel's caller still holds a view: unmapped on release
-                pass
             self._map = None
         if self._h5 is not None:
             self._h5.close()
@@ -255,9 +254,10 @@ def _dataset_layout(
     chunks = tuple(dataset.chunks or ())
     if kind != h5py.h5d.CHUNKED or (len(chunks) == 4 and chunks[1] != full[1]):
         return unmapped
+    chunk = (chunks[0], chunks[-2], chunks[-1])
     grid = ChunkGrid(
-        chunk=(chunks[0], chunks[-2], chunks[-1]),
-        grid=tuple(-(-n // c) for n, c in zip(shape, (chunks[0], chunks[-2], chunks[-1]), strict=True)),  # type: ignore[arg-type]
+        chunk=chunk,
+        grid=(-(-shape[0] // chunk[0]), -(-shape[1] // chunk[1]), -(-shape[2] // chunk[2])),
     )
     byte_offsets = _chunk_byte_offsets(path, dataset, grid)
     if np.any(byte_offsets % itemsize):

@@ -28,7 +28,6 @@ import numba
 import numpy as np
 import numpy.typing as npt
 from astropy import constants
-from numba import typed
 
 from converter.reader import BlockSource, ChunkGrid
 
@@ -86,7 +85,7 @@ class Batch:
         n_pols: int,
     ) -> Batch:
         return cls(
-            values=typed.List([s.values for s in sources]),
+            values=numba.typed.List([s.values for s in sources]),
             chunk_offsets=np.stack([s.chunk_offsets for s in sources]),
             first_row_chunks=np.array([s.first_row_chunk for s in sources], dtype=np.int64),
             grid=sources[0].grid,
@@ -183,8 +182,6 @@ def _rephase_kernel(
     n_pols: int,
     n_rows: int,
 ) -> None:  # pragma: no cover - compiled
-    phasors = np.empty(n_freqs, dtype=np.complex64)
-    width = table_chunk.shape[1]
     for s in range(len(values)):
         source = values[s]
         offsets = chunk_offsets[s]
@@ -192,18 +189,19 @@ def _rephase_kernel(
         inner = table_inner[s]
         first = out_first[s]
         for row in range(n_rows):
-            row_chunk = first_row_chunks[s] + row // chunk_rows
-            base = row_chunk * per_row_chunk
+            base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk
             within = (row % chunk_rows) * row_elements
             phasor = np.exp(1j * k[row] * lowest[s])
             step = np.exp(1j * k[row] * width_hz)
-            for j in range(n_freqs):
-                phasors[j] = np.complex64(phasor)
-                phasor *= step
             target = out[row]
-            for m in range(width):
-                value = source[offsets[base + chunks[m]] + within + inner[m]]
-                target[first + m] = np.conj(value) * phasors[m // n_pols]
+            m = 0
+            for _ in range(n_freqs):
+                factor = np.complex64(phasor)
+                for _ in range(n_pols):
+                    value = source[offsets[base + chunks[m]] + within + inner[m]]
+                    target[first + m] = np.conj(value) * factor
+                    m += 1
+                phasor *= step
 
 
 @numba.njit(nogil=True, cache=True)

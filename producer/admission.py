@@ -11,22 +11,18 @@ symlinks) to a place outside the data root (OUTSIDE_DATA_ROOT).
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from converter.grouping import (
-    N_SUBBANDS,
     InvalidSubbandName,
     SubbandName,
+    SubbandOutOfRange,
     parse_subband_filename,
 )
 
 SUFFIX = ".hdf5"
-# Only to tell an out-of-range subband index from a malformed name; the name of record is
-# parsed by converter.grouping.
-_SUBBAND_INDEX = re.compile(r"_sb(?P<index>\d+)\.hdf5$")
 
 
 class RejectReason(enum.Enum):
@@ -76,14 +72,10 @@ def admit(
         )
     try:
         name = parse_subband_filename(path)
+    except SubbandOutOfRange as exc:
+        return Rejection(RejectReason.OUT_OF_RANGE, str(exc))
     except InvalidSubbandName as exc:
-        index = _SUBBAND_INDEX.search(path.name)
-        reason = (
-            RejectReason.OUT_OF_RANGE
-            if index is not None and int(index["index"]) >= N_SUBBANDS
-            else RejectReason.BAD_FILENAME
-        )
-        return Rejection(reason, str(exc))
+        return Rejection(RejectReason.BAD_FILENAME, str(exc))
     if name.timestamp - now > max_future:
         return Rejection(
             RejectReason.OUT_OF_RANGE,

@@ -22,7 +22,7 @@ import converter.blocks
 import converter.ms_layout
 from converter import ConversionError, ConversionOptions, convert_group
 from converter.manifest import MANIFEST_NAME
-from converter.reader import SubbandReader
+from converter.ms_writer import MainTableWriter
 from simulator import SimulationResult
 from tests.converter.conftest import dump_files
 from tests.converter.helpers import read_column
@@ -54,7 +54,7 @@ def test_manifest_records_inputs_versions_timings_and_options(tmp_path, meridian
         assert manifest["software"][package] not in ("", "not installed")
     assert manifest["software"]["hdf5"]
     stages = manifest["stage_seconds"]
-    for stage in ("validate", "geometry", "create", "read", "rephase", "write", "flush"):
+    for stage in ("validate", "index", "geometry", "create", "read_rephase", "write", "flush"):
         assert stages[stage] > 0, stage
     assert manifest["result"]["n_rows"] == result.n_rows == 504
     assert result.stage_seconds["publish"] > 0
@@ -71,7 +71,7 @@ def test_matching_manifest_is_reused_and_force_reconverts(tmp_path, meridian_dum
     assert (output / "table.dat").stat().st_mtime_ns == table_mtime
     assert again.n_rows == first.n_rows and again.group_id == first.group_id
     assert again.phase_center_ra_rad == first.phase_center_ra_rad
-    assert "rephase" not in again.stage_seconds
+    assert "read_rephase" not in again.stage_seconds
     forced = convert_group(files, output, ConversionOptions(force=True))
     assert not forced.reused
     assert (output / "table.dat").stat().st_mtime_ns != table_mtime
@@ -107,20 +107,20 @@ def test_small_blocks_give_the_same_ms(tmp_path, noisy_dump, monkeypatch):
 def test_failure_mid_way_leaves_no_ms_and_keeps_the_old_one(
     tmp_path, meridian_dump: SimulationResult, small_blocks, monkeypatch
 ):
+    """The disk fills up while the second block is written."""
     files = dump_files(meridian_dump)
     output = tmp_path / "dump.ms"
     convert_group(files, output)
     old_manifest = (output / MANIFEST_NAME).read_text()
-    late = meridian_dump.dumps[0].files[15]
-    original = SubbandReader._read_chunked
+    original = MainTableWriter.write
 
-    def unreadable_late_block(self, runs, layout, start, stop, target):
-        if self.path == late and start > 0:
-            raise OSError(5, "Input/output error")
-        return original(self, runs, layout, start, stop, target)
+    def disk_full_on_second_block(self, start, block):
+        if start > 0:
+            raise OSError(28, "No space left on device")
+        return original(self, start, block)
 
-    monkeypatch.setattr(SubbandReader, "_read_chunked", unreadable_late_block)
-    with pytest.raises(OSError, match=str(late)):
+    monkeypatch.setattr(MainTableWriter, "write", disk_full_on_second_block)
+    with pytest.raises(OSError, match="No space left"):
         convert_group(files, output, ConversionOptions(force=True))
     assert (output / MANIFEST_NAME).read_text() == old_manifest  # the old MS is untouched
     assert not hidden_entries(tmp_path)
@@ -136,19 +136,19 @@ import sys, time
 from pathlib import Path
 import converter.blocks, converter.ms_layout
 from converter import convert_group
-from converter.reader import SubbandReader
+from converter.ms_writer import MainTableWriter
 
 converter.ms_layout.TILE_ROWS = 256
 converter.blocks.TARGET_BLOCK_BYTES = 1
-original = SubbandReader.read_rows
+original = MainTableWriter.write
 
-def slow(self, start, stop, buffers):
+def slow(self, start, block):
     if start > 0:
         print("second block", flush=True)
         time.sleep(600)
-    return original(self, start, stop, buffers)
+    return original(self, start, block)
 
-SubbandReader.read_rows = slow
+MainTableWriter.write = slow
 convert_group([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]))
 """
 

@@ -33,17 +33,21 @@ def rewrite_datasets(source: Path, target: Path, *, squeeze: bool = False, **cre
 
 
 def read_back(reader: SubbandReader, block: int) -> dict[str, np.ndarray]:
-    """Every row, block by block, through StagedRows → (rows, freqs, pols)."""
+    """Every row, block by block, through the kernels' view of the file."""
     n_rows, n_freqs, n_pols = reader.layouts["visdata"].shape
-    out = {name: np.zeros((n_rows + block, n_freqs, n_pols), dt) for name, dt in DATASETS.items()}
-    buffers = reader.staging_buffers(block)
+    out = {name: np.zeros((n_rows, n_freqs, n_pols), dt) for name, dt in DATASETS.items()}
     for start in range(0, n_rows, block):
-        staged = reader.read_rows(start, min(n_rows, start + block), buffers)
-        for name, rows in staged.items():
-            target = out[name][start : start + rows.padded_rows]
-            table = GatherTable.for_staged(rows, descending=False, pol_map=(0, 1))
-            gather_into(Batch.of(rows.array, [rows], [table], [0]), target)
-    return {name: values[:n_rows] for name, values in out.items()}
+        stop = min(n_rows, start + block)
+        for name in DATASETS:
+            layout = reader.layouts[name]
+            source = reader.source(name, start, stop)
+            table = GatherTable.build(
+                layout.grid, n_freqs, n_pols, descending=False, pol_map=(0, 1)
+            )
+            batch = Batch.of([source], [table], [0], n_freqs, n_pols)
+            gather_into(batch, out[name][start:stop], stop - start)
+        reader.done_with(start, stop)
+    return out
 
 
 def expected(path: Path) -> dict[str, np.ndarray]:
@@ -62,7 +66,7 @@ def sample(meridian_dump: SimulationResult) -> Path:
 @pytest.mark.parametrize("block", [256, 512, 768 * 4])
 def test_chunked_correlator_layout(sample, block):
     with SubbandReader(sample) as reader:
-        assert reader.layouts["visdata"].runs is not None  # the raw path, not h5py
+        assert all(layout.mapped for layout in reader.layouts.values())  # not through h5py
         assert reader.row_alignment == 256
         got = read_back(reader, block)
     for name, values in expected(sample).items():
@@ -82,10 +86,7 @@ def test_other_layouts(tmp_path, sample, label, create, raw):
     squeeze = create.pop("squeeze", False)
     path = rewrite_datasets(sample, tmp_path / sample.name, squeeze=squeeze, **create)
     with SubbandReader(path) as reader:
-        uses_raw = all(
-            layout.runs is not None or layout.offset is not None
-            for layout in reader.layouts.values()
-        )
+        uses_raw = all(layout.mapped for layout in reader.layouts.values())
         assert uses_raw == raw, label
         got = read_back(reader, 3 * reader.row_alignment if reader.row_alignment > 1 else 200)
     for name, values in expected(path).items():
@@ -112,5 +113,23 @@ def test_conversion_is_the_same_whatever_the_layout(tmp_path, noisy_dump):
 
 
 def test_unaligned_block_start_is_refused(sample):
-    with SubbandReader(sample) as reader, pytest.raises(ValueError, match="multiple"):
-        reader.read_rows(100, 300, reader.staging_buffers(256))
+    with SubbandReader(sample) as reader, pytest.raises(ValueError, match="chunk boundary"):
+        reader.source("visdata", 100, 300)
+
+
+def test_a_file_cut_short_is_refused_before_mapping(tmp_path, sample):
+    from converter import InputValidationError
+
+    copy = tmp_path / sample.name
+    data = sample.read_bytes()
+    with h5py.File(sample, "r") as handle:
+        last = max(info.byte_offset for info in _chunks(handle["Data/visdata"]))
+    copy.write_bytes(data[: last + 100])  # the superblock still opens; data are missing
+    with pytest.raises((InputValidationError, OSError)):
+        SubbandReader(copy)
+
+
+def _chunks(dataset):
+    found = []
+    dataset.id.chunk_iter(found.append)
+    return found
