@@ -98,21 +98,22 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         log.info("reused existing measurement set", ms=str(output), group_id=result.group_id)
         return result
     earth_orientation = preload_earth_orientation()
-    with timer.stage("validate"):
-        inputs = read_group_inputs(
-            paths,
-            expected_subbands=options.expected_subbands,
-            channels_per_subband=options.channels_per_subband,
-        )
     with ExitStack() as stack:
+        # The disk reads the files (in the order validation visits them) while the CPU
+        # parses headers and chunk indexes: both then find the pages in memory.
+        stack.enter_context(Prefetcher([p for p in paths if p.is_file()]))
+        with timer.stage("validate"):
+            inputs = read_group_inputs(
+                paths,
+                expected_subbands=options.expected_subbands,
+                channels_per_subband=options.channels_per_subband,
+            )
         with timer.stage("index"):
             readers = {
                 subband: stack.enter_context(SubbandReader(header.path))
                 for subband, header in inputs.headers.items()
             }
             check_readers_match(inputs, readers)
-        # The metadata are read; the disk can now run ahead on the bulk of the files.
-        stack.enter_context(Prefetcher([inputs.headers[sb].path for sb in inputs.present]))
         earth_orientation.join()
         return _build(inputs, readers, output, options, input_files, key, timer)
 

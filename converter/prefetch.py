@@ -1,11 +1,12 @@
-"""Start reading the input files from disk while the CPU does the set-up work.
+"""Read the input files from disk ahead of the CPU, in the order it will need them.
 
-Validation, geometry and creating the MS take a couple of seconds of CPU and no disk;
-the block pipeline then needs the visibilities in file order. A background thread asks
-the kernel to read the files ahead (``POSIX_FADV_WILLNEED``, asynchronous read-ahead into
-the page cache), in slices that follow the files' time order: the first integrations of
-every file first, so the pipeline's first blocks are ready when it starts. The page
-cache is not the process's memory; the kernel drops those pages under pressure.
+A conversion first parses every file's header and chunk index (small reads scattered
+over the whole file, slow one by one from a cold disk), then gathers the visibilities.
+A background thread asks the kernel to read each whole file ahead
+(``POSIX_FADV_WILLNEED``: asynchronous, large sequential reads into the page cache),
+file after file in the order the headers are parsed, so the disk streams at full speed
+while the CPU works and the later stages find their pages in memory. The page cache is
+not this process's memory; the kernel drops those pages under pressure.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-#: Each file is announced in this many slices, round-robin across files.
-SLICES = 12
+#: Each file is announced in this many slices, so that stop() takes effect quickly.
+SLICES = 8
 
 
 class Prefetcher:
@@ -45,8 +46,8 @@ class Prefetcher:
             for path in self._paths:
                 fd = os.open(path, os.O_RDONLY)
                 handles.append((fd, os.fstat(fd).st_size))
-            for piece in range(SLICES):
-                for fd, size in handles:
+            for fd, size in handles:
+                for piece in range(SLICES):
                     if self._stop.is_set():
                         return
                     start = size * piece // SLICES
