@@ -21,8 +21,10 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-#: Each file is announced in this many slices, so that stop() takes effect quickly.
-SLICES = 8
+#: Linux reads at most max(read_ahead_kb, max_sectors_kb) per WILLNEED call (8 MB on the
+#: project's machines; the rest of a larger range is silently ignored), so every range
+#: is announced in steps of this size.
+ADVICE_STEP_BYTES = 4 * 2**20
 
 
 class Prefetcher:
@@ -47,12 +49,11 @@ class Prefetcher:
                 fd = os.open(path, os.O_RDONLY)
                 handles.append((fd, os.fstat(fd).st_size))
             for fd, size in handles:
-                for piece in range(SLICES):
+                for start in range(0, size, ADVICE_STEP_BYTES):
                     if self._stop.is_set():
                         return
-                    start = size * piece // SLICES
-                    end = size * (piece + 1) // SLICES
-                    os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_WILLNEED)
+                    length = min(ADVICE_STEP_BYTES, size - start)
+                    os.posix_fadvise(fd, start, length, os.POSIX_FADV_WILLNEED)
         except OSError as exc:  # only an optimisation: the readers will report real errors
             log.debug("prefetch stopped", error=str(exc))
         finally:

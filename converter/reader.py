@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from converter.errors import InputValidationError
+from converter.prefetch import ADVICE_STEP_BYTES
 
 #: Datasets read per row, and their dtypes in memory.
 DATASETS: dict[str, np.dtype[Any]] = {
@@ -165,8 +166,9 @@ class SubbandReader:
             return
         low, high = self.byte_range(start, stop)
         low -= low % mmap.PAGESIZE
-        if high > low:
-            self._map.madvise(advice, low, high - low)
+        step = ADVICE_STEP_BYTES if advice == mmap.MADV_WILLNEED else max(high - low, 1)
+        for offset in range(low, high, step):
+            self._map.madvise(advice, offset, min(step, high - offset))
 
     def byte_range(self, start: int, stop: int) -> tuple[int, int]:
         """The file bytes [low, high) that hold the mapped datasets' rows start..stop."""
