@@ -30,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,19 +195,18 @@ def convert_cold(kind: str, files: list[Path], workdir: Path) -> dict[str, Any]:
 
 
 def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any]:
-    """Cold read of every input, then write and fsync ``ms_bytes``, one after the other."""
-    drop_caches(files)
+    """Cold read of every input, then write and fsync ``ms_bytes``, one after the other.
+
+    The read is timed twice (cold each time) and the faster counts: plain sequential
+    16 MB reads, and the same with the kernel told to read ahead
+    (``POSIX_FADV_WILLNEED`` in 4 MB steps from a second thread), which on this virtual
+    disk is much faster because many requests are in flight. Being the lower of the two,
+    the floor is the stricter yardstick for the converter (which reads ahead too).
+    """
+    read_plain = cold_read(files, read_ahead=False)
+    read_ahead = cold_read(files, read_ahead=True)
     load = os.getloadavg()
-    buffer = bytearray(READ_BUFFER)
-    start = time.perf_counter()
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while os.readv(fd, [buffer]):
-                pass
-        finally:
-            os.close(fd)
-    read_s = time.perf_counter() - start
+    read_s = min(read_plain, read_ahead)
     target = workdir / "floor.bin"
     payload = memoryview(os.urandom(READ_BUFFER))
     mark = time.perf_counter()
@@ -223,11 +223,46 @@ def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any
     return {
         "kind": "floor",
         "load": load,
+        "read_plain_s": read_plain,
+        "read_ahead_s": read_ahead,
         "read_s": read_s,
         "write_s": write_s,
         "wall": read_s + write_s,
         "ms_bytes": ms_bytes,
     }
+
+
+def cold_read(files: list[Path], *, read_ahead: bool) -> float:
+    """Seconds to read every input once from a cold page cache."""
+    drop_caches(files)
+    advisor = threading.Thread(target=_advise_all, args=(files,), daemon=True)
+    buffer = bytearray(READ_BUFFER)
+    start = time.perf_counter()
+    if read_ahead:
+        advisor.start()
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while os.readv(fd, [buffer]):
+                pass
+        finally:
+            os.close(fd)
+    seconds = time.perf_counter() - start
+    if read_ahead:
+        advisor.join()
+    return seconds
+
+
+def _advise_all(files: list[Path]) -> None:
+    step = 4 * 2**20
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            for offset in range(0, size, step):
+                os.posix_fadvise(fd, offset, min(step, size - offset), os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
 
 def drop_caches(files: list[Path]) -> None:
@@ -254,7 +289,8 @@ def report_run(run: dict[str, Any]) -> None:
     load = "/".join(f"{x:.1f}" for x in run["load"])
     if run["kind"] == "floor":
         print(
-            f"floor: read {run['read_s']:.2f} s + write {run['write_s']:.2f} s = "
+            f"floor: read {run['read_s']:.2f} s (plain {run['read_plain_s']:.2f}, read-ahead "
+            f"{run['read_ahead_s']:.2f}) + write {run['write_s']:.2f} s = "
             f"{run['wall']:.2f} s (load {load})",
             flush=True,
         )
@@ -348,8 +384,9 @@ def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         load = "/".join(f"{x:.1f}" for x in run["load"])
         if run["kind"] == "floor":
             lines.append(
-                f"| {run['round']} | floor (read {run['read_s']:.2f} + write "
-                f"{run['write_s']:.2f}) | {run['wall']:.2f} | | | {load} |"
+                f"| {run['round']} | floor: read {run['read_s']:.2f} (plain "
+                f"{run['read_plain_s']:.2f}, read-ahead {run['read_ahead_s']:.2f}) + write "
+                f"{run['write_s']:.2f} | {run['wall']:.2f} | | | {load} |"
             )
         else:
             wall = f"{run['wall']:.2f}" if "wall" in run else "failed"

@@ -5,8 +5,8 @@ height, ~85 MB of DATA for a full dump). Two stages overlap on two cores:
 
 * the calling thread asks the kernel to read the *next* block's bytes of every file
   (``MADV_WILLNEED``), then gathers the current block from the mapped files into an
-  output buffer, re-phased (:mod:`converter.rephase`; no GIL held), and lets go of the
-  block's pages (``MADV_DONTNEED``);
+  output buffer, re-phased (:mod:`converter.rephase`; no GIL held; half the rows on a
+  helper thread), and lets go of the block's pages (``MADV_DONTNEED``);
 * a writer thread hands the previous block to casacore, which holds the GIL while it
   copies into its tiles, and asks the kernel to start writing those pages back
   (``POSIX_FADV_DONTNEED``) so that the final fsync has little left to do.

@@ -1,18 +1,21 @@
 """``convert_group``: the subband files of one dump → one Measurement Set.
 
 Stages, each timed: ``inspect`` (stat the inputs, look for a reusable MS), ``validate``
-(headers of every file, before any heavy work), ``geometry`` (phase centre, uvw and the
-w change of every row), ``index`` (where each file's chunks are), ``create`` (MS
-skeleton, subtables, per-row columns), the overlapping ``read`` / ``rephase`` / ``write``
-block stages, ``flush`` (casacore closes the table) and ``publish`` (fsync and rename
-into place). From ``validate`` on, the input files are read ahead in the background
-(:mod:`converter.prefetch`), so the disk works while the CPU sets up.
+(headers of every file, before any heavy work), ``index`` (where each file's chunks
+are, built file by file as the headers pass), ``geometry`` (phase centre, uvw and the w
+change of every row), ``create`` (MS skeleton, subtables, per-row columns), the
+overlapping block stages ``read_rephase`` and ``write`` (``wait_write``: the compute
+waiting for a free output buffer), ``flush`` (casacore closes the table) and ``publish``
+(fsync and rename into place). From the first header on, the input files are read
+ahead in the background (:mod:`converter.prefetch`), so the disk streams while the CPU
+checks and sets up.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -37,7 +40,7 @@ from converter.astrometry import (
 )
 from converter.blocks import BlockInputs, check_readers_match, stream_blocks
 from converter.errors import ConversionError, InputValidationError
-from converter.inputs import GroupInputs, read_group_inputs
+from converter.inputs import GroupInputs, SubbandHeader, read_group_inputs
 from converter.manifest import (
     StagingArea,
     check_replaceable,
@@ -102,18 +105,21 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         # The disk reads the files (in the order validation visits them) while the CPU
         # parses headers and chunk indexes: both then find the pages in memory.
         stack.enter_context(Prefetcher([p for p in paths if p.is_file()]))
-        with timer.stage("validate"):
-            inputs = read_group_inputs(
-                paths,
-                expected_subbands=options.expected_subbands,
-                channels_per_subband=options.channels_per_subband,
-            )
-        with timer.stage("index"):
-            readers = {
-                subband: stack.enter_context(SubbandReader(header.path))
-                for subband, header in inputs.headers.items()
-            }
-            check_readers_match(inputs, readers)
+        readers: dict[int, SubbandReader] = {}
+
+        def index(header: SubbandHeader) -> None:
+            with timer.stage("index"):
+                readers[header.subband] = stack.enter_context(SubbandReader(header.path))
+
+        started = time.perf_counter()
+        inputs = read_group_inputs(
+            paths,
+            expected_subbands=options.expected_subbands,
+            channels_per_subband=options.channels_per_subband,
+            after_each=index,
+        )
+        check_readers_match(inputs, readers)
+        timer.add("validate", time.perf_counter() - started - timer.seconds().get("index", 0.0))
         earth_orientation.join()
         return _build(inputs, readers, output, options, input_files, key, timer)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,8 +149,14 @@ def read_group_inputs(
     *,
     expected_subbands: int,
     channels_per_subband: int | None = None,
+    after_each: Callable[[SubbandHeader], None] | None = None,
 ) -> GroupInputs:
-    """Read and cross-check every file's header; raise :class:`InputValidationError`."""
+    """Read and cross-check every file's header; raise :class:`InputValidationError`.
+
+    ``after_each`` is called with each header as soon as it has passed its own checks,
+    while that file's pages are fresh in memory (the conversion indexes the file's
+    chunks there); the checks across files come after the last file.
+    """
     if not paths:
         raise InputValidationError(None, "files", "no input files were given")
     headers: dict[int, SubbandHeader] = {}
@@ -172,6 +178,8 @@ def read_group_inputs(
                 "give one file per subband",
             )
         headers[header.subband] = header
+        if after_each is not None:
+            after_each(header)
     _check_consistent(list(headers.values()), channels_per_subband)
     band = _band_plan(headers, expected_subbands)
     missing = tuple(sb for sb in range(expected_subbands) if sb not in headers)

@@ -17,15 +17,16 @@ import numpy.typing as npt
 from astropy import units as u
 from astropy.coordinates import EarthLocation
 
+from converter.telescope import DISH_DIAMETER_M as DISH_DIAMETER_M
+from converter.telescope import OVRO_MMA_ALTITUDE_M as SITE_ALT_M
+from converter.telescope import OVRO_MMA_LATITUDE_RAD as SITE_LAT_RAD
+from converter.telescope import OVRO_MMA_LONGITUDE_RAD as SITE_LON_RAD
 from simulator.stations import Station
 
-#: CASA's OVRO_MMA observatory position, the array centre the correlator writes.
-SITE_LAT_RAD = 0.649845511
-SITE_LON_RAD = -2.064427799
-SITE_ALT_M = 1188.05
+# The site and the dish are facts of the telescope, defined once in converter.telescope
+# (a prototype file had three dish diameters); re-exported here under the simulator's names.
 
 N_ANTENNAS_TELESCOPE = 117
-DISH_DIAMETER_M = 4.65
 N_SUBBANDS = 16
 N_TIMES = 24
 INTEGRATION_TIME_S = 12.884902
