@@ -8,9 +8,33 @@ Public API::
 See ``docs/converter.md`` for what the MS contains and how fast it is written.
 """
 
-from converter.convert import convert_group
-from converter.errors import ConversionError, InputValidationError
-from converter.options import ConversionOptions, ConversionResult, InputFile
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from converter.convert import convert_group
+    from converter.errors import ConversionError, InputValidationError
+    from converter.options import ConversionOptions, ConversionResult, InputFile
+
+# Loaded on first use: ``converter.grouping`` (used by the producer and the consumer's
+# poll loop) must not pull in pyuvdata, numba and casacore.
+_EXPORTS = {
+    "convert_group": "converter.convert",
+    "ConversionError": "converter.errors",
+    "InputValidationError": "converter.errors",
+    "ConversionOptions": "converter.options",
+    "ConversionResult": "converter.options",
+    "InputFile": "converter.options",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'converter' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
 
 __all__ = [
     "ConversionError",

@@ -14,6 +14,8 @@ multiplies a visibility by ``exp(−2πi (w_new − w_old) f / c)``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +76,25 @@ class RowGeometry:
     lst_rad: npt.NDArray[np.float64]  # (Ntimes,) apparent LST
     center_app_ra_rad: npt.NDArray[np.float64]  # (Ntimes,)
     center_app_dec_rad: npt.NDArray[np.float64]  # (Ntimes,)
+
+
+@contextmanager
+def offline_earth_orientation() -> Iterator[None]:
+    """Use the Earth-orientation (UT1−UTC) tables installed with astropy; never download.
+
+    The service runs next to the correlator, often without internet. astropy's defaults
+    would try to download a fresh IERS-A table and, failing that, refuse any time more
+    than 30 days past the installed predictions, i.e. today's data. The installed
+    ``astropy-iers-data`` predictions are good to a few tens of ms for a year (< 0.5" of
+    sky); past their end astropy warns and extrapolates instead of failing the
+    conversion. Keep the package current with the image. Scoped to the converter's calls.
+    """
+    with (
+        iers.conf.set_temp("auto_download", False),
+        iers.conf.set_temp("auto_max_age", None),
+        iers.conf.set_temp("iers_degraded_accuracy", "warn"),
+    ):
+        yield
 
 
 def preload_earth_orientation() -> threading.Thread:

@@ -35,6 +35,7 @@ from converter.astrometry import (
     array_location,
     choose_phase_center,
     meridian_center,
+    offline_earth_orientation,
     preload_earth_orientation,
     row_geometry,
 )
@@ -78,7 +79,8 @@ def convert_group(
     """
     options = options or ConversionOptions()
     try:
-        return _convert(files, Path(output), options)
+        with offline_earth_orientation():
+            return _convert(files, Path(output), options)
     except (ConversionError, OSError):
         raise
     except Exception as exc:

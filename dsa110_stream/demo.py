@@ -16,8 +16,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dsa110_stream.casa_env import DEFAULT_CACHE
-
 DUMP_SECONDS = 24 * 12.884902
 
 
@@ -54,12 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = args.workdir.resolve()
     incoming, output = workdir / "incoming", workdir / "ms"
-    if incoming.exists() and any(incoming.iterdir()):
-        print(f"error: {incoming} is not empty; choose another --workdir or remove it")
+    if workdir.exists() and any(workdir.iterdir()):
+        print(f"error: {workdir} is not empty; choose another --workdir or remove it")
         return 2
     exe = [sys.executable, "-m", "dsa110_stream.cli"]
-    broker = LocalKafka(data_dir=DEFAULT_CACHE / "demo-broker", port=free_port(),
-                        controller_port=free_port())
+    broker = LocalKafka(data_dir=workdir / "kafka", port=free_port(), controller_port=free_port())
     print(f"==> starting a local Kafka (data in {broker.data_dir})", flush=True)
     started = time.monotonic()
     bootstrap = broker.start()

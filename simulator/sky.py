@@ -7,16 +7,14 @@ positions when it re-phases the data to a source.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from astropy.utils import iers
 from pyuvdata.utils.phasing import calc_app_coords, transform_app_to_icrs
 from pyuvdata.utils.times import get_lst_for_time
 
+from converter.astrometry import offline_earth_orientation
 from simulator.telescope import site_location
 
 
@@ -29,26 +27,10 @@ class PointSource:
     flux_jy: float
 
 
-@contextmanager
-def tolerant_earth_orientation() -> Iterator[None]:
-    """Let astropy use stale or extrapolated Earth-orientation (UT1) tables.
-
-    Offline, astropy refuses times past its IERS predictions (e.g. "now" for a live
-    test). A simulation needs consistency, not sub-millisecond UT1: 10 ms of UT1 error
-    moves the sky by 0.15", a few hundredths of a radian on the longest baseline.
-    Scoped to the simulator's own calls; the process-wide configuration is untouched.
-    """
-    with (
-        iers.conf.set_temp("auto_max_age", None),
-        iers.conf.set_temp("iers_degraded_accuracy", "warn"),
-    ):
-        yield
-
-
 def apparent_lst(times_jd: npt.ArrayLike) -> npt.NDArray:
     """Local apparent sidereal time (rad) at the array centre."""
     jd = np.atleast_1d(np.asarray(times_jd, float))
-    with tolerant_earth_orientation():
+    with offline_earth_orientation():
         return np.asarray(get_lst_for_time(jd, telescope_loc=site_location()))
 
 
@@ -56,7 +38,7 @@ def apparent_position(
     source: PointSource, times_jd: npt.NDArray, lst_rad: npt.NDArray
 ) -> tuple[npt.NDArray, npt.NDArray]:
     """Apparent (topocentric, of-date) RA and Dec (rad) of a source at each time."""
-    with tolerant_earth_orientation():
+    with offline_earth_orientation():
         app_ra, app_dec = calc_app_coords(
             lon_coord=np.deg2rad(source.ra_deg),
             lat_coord=np.deg2rad(source.dec_deg),
@@ -71,7 +53,7 @@ def apparent_position(
 def meridian_icrs(time_jd: float, pointing_dec_rad: float) -> tuple[float, float]:
     """J2000/ICRS (RA, Dec) in degrees of the meridian point (HA 0, apparent Dec) at a time."""
     lst = apparent_lst([time_jd])
-    with tolerant_earth_orientation():
+    with offline_earth_orientation():
         ra, dec = transform_app_to_icrs(
             time_array=np.array([time_jd]),
             app_ra=lst,
