@@ -22,49 +22,77 @@ from converter.errors import ConversionError
 
 log = structlog.get_logger(__name__)
 
-_STATION_COLUMN = "Station Number"
+_HEADER_CELL = "Station Number"
 _STATION_PREFIX = "DSA-"
+
+
+class StationTableError(ConversionError):
+    """The station table is missing, unreadable or malformed."""
 
 
 @dataclass(frozen=True)
 class Station:
-    """One row of the station table (WGS84); ``elevation_m`` is None where left blank."""
+    """One station: its number (DSA-042 → 42) and WGS84 geodetic coordinates.
+
+    ``elevation_m`` is ``None`` where the table leaves it blank (DSA-117 today). In the
+    correlator's files the antenna number is ``number - 1`` and the name ``str(number)``.
+    """
 
     number: int
+    name: str
     lat_deg: float
     lon_deg: float
     elevation_m: float | None
 
+    @property
+    def antenna_number(self) -> int:
+        return self.number - 1
 
-def read_station_table(path: Path) -> dict[str, Station]:
-    """Rows of the station table by antenna name (``DSA-042`` → ``"42"``)."""
+    @property
+    def antenna_name(self) -> str:
+        return str(self.number)
+
+
+def read_station_table(path: str | Path) -> list[Station]:
+    """Every station row of the table, sorted by station number.
+
+    The one reader of the table in the project (converter ``--antenna-positions`` and
+    the simulator); rows above the header row are free-form notes.
+    """
+    path = Path(path)
     try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise ConversionError(f"cannot read the station table {path}: {exc}") from exc
-    header_index = next(
-        (i for i, row in enumerate(rows) if _STATION_COLUMN in [c.strip() for c in row]), None
-    )
+        raise StationTableError(f"cannot read station table {path}: {exc}") from exc
+    rows = [[cell.strip() for cell in row] for row in csv.reader(text.splitlines())]
+    header_index = next((i for i, row in enumerate(rows) if _HEADER_CELL in row), None)
     if header_index is None:
-        raise ConversionError(f"{path}: no header row with a {_STATION_COLUMN!r} column")
-    header = [c.strip() for c in rows[header_index]]
-    column = header.index(_STATION_COLUMN)
-    stations: dict[str, Station] = {}
-    for line, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
-        cells = [c.strip() for c in row] + [""] * 4
-        name = cells[column]
-        if not name.startswith(_STATION_PREFIX):
-            continue
-        try:
-            number = int(name.removeprefix(_STATION_PREFIX))
-            lat, lon = float(cells[column + 1]), float(cells[column + 2])
-            elevation = float(cells[column + 3]) if cells[column + 3] else None
-        except ValueError as exc:
-            raise ConversionError(f"{path}, line {line}: bad station row {row!r}") from exc
-        stations[str(number)] = Station(number, lat, lon, elevation)
+        raise StationTableError(f"{path}: no header row containing {_HEADER_CELL!r}")
+    stations = [
+        _parse_row(row, path)
+        for row in rows[header_index + 1 :]
+        if any(cell.startswith(_STATION_PREFIX) for cell in row)
+    ]
     if not stations:
-        raise ConversionError(f"{path}: no {_STATION_PREFIX}NNN rows below the header row")
-    return stations
+        raise StationTableError(f"{path}: no DSA-NNN station rows after the header row")
+    numbers = [s.number for s in stations]
+    if len(set(numbers)) != len(numbers):
+        raise StationTableError(f"{path}: duplicate station numbers")
+    return sorted(stations, key=lambda s: s.number)
+
+
+def _parse_row(row: list[str], path: Path) -> Station:
+    # Columns after the station name: latitude, longitude, elevation (may be blank).
+    start = next(i for i, cell in enumerate(row) if cell.startswith(_STATION_PREFIX))
+    name, *values = row[start : start + 4]
+    values += [""] * (3 - len(values))
+    try:
+        number = int(name.removeprefix(_STATION_PREFIX))
+        lat, lon = float(values[0]), float(values[1])
+        elevation = float(values[2]) if values[2] else None
+    except ValueError as exc:
+        raise StationTableError(f"{path}: bad station row {row!r}: {exc}") from exc
+    return Station(number=number, name=name, lat_deg=lat, lon_deg=lon, elevation_m=elevation)
 
 
 def station_positions(
@@ -79,7 +107,7 @@ def station_positions(
     keep a zero position. A station without an elevation (DSA-117 today) is placed at
     the array centre's height, and the choice is logged.
     """
-    stations = read_station_table(path)
+    stations = {s.antenna_name: s for s in read_station_table(path)}
     absent = sorted(needed - set(stations), key=lambda n: (len(n), n))
     if absent:
         raise ConversionError(
