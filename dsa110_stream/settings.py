@@ -24,19 +24,19 @@ class KafkaSettings(BaseModel):
     """How to reach the Kafka cluster (and, optionally, a Schema Registry)."""
 
     bootstrap_servers: str = Field(
-        "127.0.0.1:9092", description="Comma-separated host:port list of brokers."
+        default="127.0.0.1:9092", description="Comma-separated host:port list of brokers."
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="librdkafka security.protocol."
+        default="PLAINTEXT", description="librdkafka security.protocol."
     )
-    sasl_mechanism: str | None = Field(None, description="e.g. SCRAM-SHA-512 or PLAIN.")
-    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_mechanism: str | None = Field(default=None, description="e.g. SCRAM-SHA-512 or PLAIN.")
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(
-        None, description="SASL password; from a Kubernetes Secret, never logged."
+        default=None, description="SASL password; from a Kubernetes Secret, never logged."
     )
-    ssl_ca_location: Path | None = Field(None, description="CA bundle for TLS.")
+    ssl_ca_location: Path | None = Field(default=None, description="CA bundle for TLS.")
     schema_registry_url: str | None = Field(
-        None, description="Confluent Schema Registry URL; unset = deterministic local ids."
+        default=None, description="Confluent Schema Registry URL; unset = deterministic local ids."
     )
     client_overrides: dict[str, str] = Field(
         default_factory=dict, description="Extra librdkafka properties, passed through as is."
@@ -63,10 +63,11 @@ class KafkaSettings(BaseModel):
 class TopicSettings(BaseModel):
     """Topic names (DESIGN.md defaults)."""
 
-    subbands: str = Field("dsa110.subbands.v1", description="One event per subband file.")
-    ms_ready: str = Field("dsa110.ms-ready.v1", description="One event per finished MS.")
+    subbands: str = Field(default="dsa110.subbands.v1", description="One event per subband file.")
+    ms_ready: str = Field(default="dsa110.ms-ready.v1", description="One event per finished MS.")
     dead_letter: str = Field(
-        "dsa110.dead-letter.v1", description="Rejected files, undecodable events, failed groups."
+        default="dsa110.dead-letter.v1",
+        description="Rejected files, undecodable events, failed groups.",
     )
 
 
@@ -74,13 +75,13 @@ class ObservabilitySettings(BaseModel):
     """Logs, health and metrics endpoints."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Lowest level logged."
+        default="INFO", description="Lowest level logged."
     )
-    log_json: bool | None = Field(None, description="None: JSON when stderr is not a TTY.")
+    log_json: bool | None = Field(default=None, description="None: JSON when stderr is not a TTY.")
     metrics_port: int | None = Field(
-        None, description="Port for /metrics, /healthz and /readyz; None disables it."
+        default=None, description="Port for /metrics, /healthz and /readyz; None disables it."
     )
-    metrics_host: str = Field("0.0.0.0", description="Interface the endpoints listen on.")
+    metrics_host: str = Field(default="0.0.0.0", description="Interface the endpoints listen on.")
 
 
 class ServiceSettings(BaseSettings):
@@ -90,10 +91,10 @@ class ServiceSettings(BaseSettings):
         env_prefix="DSA110_", env_nested_delimiter="__", extra="forbid"
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    topics: TopicSettings = Field(default_factory=TopicSettings)  # type: ignore[arg-type]
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
     observability: ObservabilitySettings = Field(
-        default_factory=ObservabilitySettings  # type: ignore[arg-type]
+        default_factory=ObservabilitySettings
     )
 
     @classmethod

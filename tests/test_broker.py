@@ -39,7 +39,9 @@ def _produce_and_consume(bootstrap: str) -> bytes:
         while time.monotonic() < deadline:
             message = consumer.poll(1.0)
             if message is not None and message.error() is None:
-                return bytes(message.value())
+                value = message.value()
+                assert value is not None
+                return bytes(value)
     finally:
         consumer.close()
     raise AssertionError("no message consumed within 60 s")

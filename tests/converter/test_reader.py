@@ -134,6 +134,6 @@ def test_a_file_cut_short_is_refused_before_mapping(tmp_path, sample):
 
 
 def _chunks(dataset):
-    found = []
+    found: list = []
     dataset.id.chunk_iter(found.append)
     return found

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -57,8 +58,10 @@ def test_dry_run_once_then_serve_until_sigterm(
     first, second = simulation.dumps
     incoming = tmp_path / "incoming"
     incoming.mkdir()
+    closed_a_minute_ago = time.time() - 60  # the first dump is finished and stable
     for path in first.files.values():
         shutil.copy2(path, incoming / path.name)
+        os.utime(incoming / path.name, (closed_a_minute_ago, closed_a_minute_ago))
     env = _environment(kafka_bootstrap, topic_settings)
     input_dir = ["--input-dir", str(incoming), "--stable-seconds", "1"]
     expected_id = min(f.filename_timestamp for f in first.entries).strftime("%Y-%m-%dT%H:%M:%S")
@@ -66,7 +69,7 @@ def test_dry_run_once_then_serve_until_sigterm(
     plan = _produce([*input_dir, "--dry-run"], env)
     assert plan.returncode == 0, plan.stderr
     publish_lines = [line for line in plan.stdout.splitlines() if line.startswith("publish ")]
-    assert len(publish_lines) == 16
+    assert len(publish_lines) == 16, plan.stdout + plan.stderr
     assert all(expected_id in line for line in publish_lines)
     assert "1 groups to publish, 1 with all 16 subbands" in plan.stdout, plan.stdout
     assert subband_events(kafka_bootstrap, topic_settings) == [], "a dry run published"

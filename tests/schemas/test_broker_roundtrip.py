@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,7 +33,7 @@ def _produce(
     value: bytes,
     key: bytes,
     timestamp_ms: int,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: Sequence[tuple[str, str | bytes | None]] | None = None,
 ) -> None:
     errors: list[KafkaError] = []
 
@@ -41,7 +42,12 @@ def _produce(
             errors.append(err)
 
     producer.produce(
-        topic, value=value, key=key, timestamp=timestamp_ms, headers=headers, on_delivery=report
+        topic,
+        value=value,
+        key=key,
+        timestamp=timestamp_ms,
+        headers=list(headers or ()),
+        on_delivery=report,
     )
     assert producer.flush(30) == 0
     if errors:
@@ -93,7 +99,9 @@ def test_every_event_round_trips_through_its_topic(kafka_bootstrap, topic_settin
             assert event.schema_name == name
             assert event.record == record
             assert message.key() == key
-            headers = parse_headers(message.headers())
+            raw_headers = message.headers()
+            assert isinstance(raw_headers, list)
+            headers = parse_headers(raw_headers)
             assert headers.event_id == record["event_id"]
             assert headers.schema_name_lower == name.lower()
             kind, timestamp = message.timestamp()
@@ -120,7 +128,9 @@ def test_undecodable_payloads_from_a_topic_raise_typed_errors(kafka_bootstrap, t
         messages = read_messages(kafka_bootstrap, topic_settings.subbands, len(payloads))
         assert len(messages) == len(payloads)
         for message in messages:
-            _, expected = payloads[message.key()]
+            message_key = message.key()
+            assert message_key is not None
+            _, expected = payloads[message_key]
             with pytest.raises(expected) as caught:
                 codec.decode(message.value())
             assert isinstance(caught.value, UndecodableEvent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,7 +37,7 @@ def test_round_trip_returns_the_record_in_the_contract_types(codec, name):
     assert isinstance(event.record["event_id"], str)
     stamps = [v for v in event.record.values() if isinstance(v, datetime)]
     assert stamps and all(
-        s.tzinfo is not None and s.utcoffset().total_seconds() == 0 for s in stamps
+        s.tzinfo is not None and s.utcoffset() == timedelta(0) for s in stamps
     )
 
 

@@ -29,6 +29,7 @@ def test_current_codec_decodes_fixture_to_its_json_source(version):
     # The JSON source is typed by the writer version; read it in the latest shape too.
     latest = CATALOG.latest(version.name)
     [expected] = list(json_reader(io.StringIO(text.read_text()), version.parsed, latest.parsed))
+    assert isinstance(expected, dict)
     assert event.record == {k: str(v) if k == "event_id" else v for k, v in expected.items()}
 
 
@@ -38,6 +39,7 @@ def test_every_reader_version_decodes_every_fixture(version):
     for reader in CATALOG.versions(version.name):
         body = io.BytesIO(data[5:])
         record = schemaless_reader(body, version.parsed, reader.parsed)
+        assert isinstance(record, dict)
         assert body.tell() == len(data) - 5
         assert set(record) == {f["name"] for f in reader.definition["fields"]}
 
