@@ -77,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from dsa110_stream.settings import service_flag_overrides
+
     overrides: dict[str, Any] = {
         "group_id": args.group,
         "instance_id": args.instance_id,
@@ -90,11 +92,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "force": True if args.force else None,
         "static_membership": True if args.static_membership else None,
     }
-    if args.bootstrap_servers:
-        overrides["kafka"] = {"bootstrap_servers": args.bootstrap_servers}
-    if args.metrics_port is not None:
-        overrides["observability"] = {"metrics_port": args.metrics_port}
-    return overrides
+    return overrides | service_flag_overrides(args.bootstrap_servers, args.metrics_port)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -116,6 +116,19 @@ class ServiceSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
+def service_flag_overrides(
+    bootstrap_servers: str | None, metrics_port: int | None
+) -> dict[str, Any]:
+    """Nested overrides for the flags every Kafka service has (--bootstrap-servers,
+    --metrics-port), in the form :func:`load_settings` takes."""
+    overrides: dict[str, Any] = {}
+    if bootstrap_servers:
+        overrides["kafka"] = {"bootstrap_servers": bootstrap_servers}
+    if metrics_port is not None:
+        overrides["observability"] = {"metrics_port": metrics_port}
+    return overrides
+
+
 def load_settings(
     model: type[SettingsT], config_file: Path | None = None, **overrides: Any
 ) -> SettingsT:

@@ -58,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from dsa110_stream.settings import service_flag_overrides
+
     overrides: dict[str, Any] = {
         "input_dir": args.input_dir,
         "data_root": args.data_root,
@@ -65,11 +67,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "watch_mode": "poll" if args.poll else None,
         "bootstrap": False if args.no_bootstrap else None,
     }
-    if args.bootstrap_servers:
-        overrides["kafka"] = {"bootstrap_servers": args.bootstrap_servers}
-    if args.metrics_port is not None:
-        overrides["observability"] = {"metrics_port": args.metrics_port}
-    return overrides
+    return overrides | service_flag_overrides(args.bootstrap_servers, args.metrics_port)
 
 
 def run(args: argparse.Namespace) -> int:
