@@ -96,16 +96,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from consumer.settings import ConsumerSettings
     from dsa110_stream.logs import configure_logging
-    from dsa110_stream.settings import load_settings
+    from dsa110_stream.settings import load_command_settings
 
-    try:
-        settings = load_settings(ConsumerSettings, args.config, **_overrides(args))
-    except (ValidationError, FileNotFoundError) as exc:
-        print(f"error: invalid consumer settings: {exc}", file=sys.stderr)
+    settings = load_command_settings(ConsumerSettings, args.config, "consumer", **_overrides(args))
+    if settings is None:
         return 2
     configure_logging(settings.observability.log_level, settings.observability.log_json)
     return _serve(settings, args.max_groups, args.idle_exit)

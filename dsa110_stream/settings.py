@@ -8,10 +8,11 @@ in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -114,6 +115,18 @@ class ServiceSettings(BaseSettings):
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_command_settings(
+    model: type[SettingsT], config_file: Path | None, service: str, **overrides: Any
+) -> SettingsT | None:
+    """:func:`load_settings` for a command: invalid settings are explained on stderr and
+    give None (the command then exits with status 2) instead of a traceback."""
+    try:
+        return load_settings(model, config_file, **overrides)
+    except (ValidationError, FileNotFoundError) as exc:
+        print(f"error: invalid {service} settings: {exc}", file=sys.stderr)
+        return None
 
 
 def service_flag_overrides(

@@ -71,16 +71,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from dsa110_stream.logs import configure_logging
-    from dsa110_stream.settings import load_settings
+    from dsa110_stream.settings import load_command_settings
     from producer.settings import ProducerSettings
 
-    try:
-        settings = load_settings(ProducerSettings, args.config, **_overrides(args))
-    except (ValidationError, FileNotFoundError) as exc:
-        print(f"error: invalid producer settings: {exc}", file=sys.stderr)
+    settings = load_command_settings(ProducerSettings, args.config, "producer", **_overrides(args))
+    if settings is None:
         return 2
     configure_logging(settings.observability.log_level, settings.observability.log_json)
     if args.dry_run:
