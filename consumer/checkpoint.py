@@ -57,6 +57,19 @@ def _encode(codec: EventCodec, event: OutputEvent) -> bytes:
     return codec.encode(event.schema_name, event.record)
 
 
+def _output_producer_config(client_config: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """The producer of MS-ready and dead-letter events, in either checkpointing mode."""
+    return {
+        **client_config,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        # Same partitioner as the Java clients, so keys map alike everywhere.
+        "partitioner": "murmur2_random",
+        **extra,
+    }
+
+
 class TransactionalCheckpointer:
     """Events and offsets in one Kafka transaction."""
 
@@ -77,16 +90,13 @@ class TransactionalCheckpointer:
         self._timeout_s = timeout_s
         self._codec = codec
         self._producer = Producer(
-            {
-                **client_config,
-                "transactional.id": transactional_id,
-                "transaction.timeout.ms": int(transaction_timeout_s * 1000),
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                # Same partitioner as the Java clients, so keys map alike everywhere.
-                "partitioner": "murmur2_random",
-            }
+            _output_producer_config(
+                client_config,
+                **{
+                    "transactional.id": transactional_id,
+                    "transaction.timeout.ms": int(transaction_timeout_s * 1000),
+                },
+            )
         )
         # Fences an earlier incarnation with the same id and aborts its open transaction.
         self._retry(lambda: self._producer.init_transactions(timeout_s), "init_transactions")
@@ -194,15 +204,7 @@ class AtLeastOnceCheckpointer:
         self._crash = crash
         self._timeout_s = timeout_s
         self._codec = codec
-        self._producer = Producer(
-            {
-                **client_config,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "partitioner": "murmur2_random",
-            }
-        )
+        self._producer = Producer(_output_producer_config(client_config))
 
     def finish(self, events: Sequence[OutputEvent], offsets: Sequence[TopicPartition]) -> None:
         from confluent_kafka import KafkaException
