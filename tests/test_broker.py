@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dsa110_stream.broker.runtime import LocalKafka, free_port, jar_cache_dir
+from dsa110_stream.broker.runtime import LocalKafka, free_port, jar_cache_dir, new_cluster_id
 
 pytestmark = pytest.mark.broker
 
@@ -99,3 +99,16 @@ def test_port_clash_is_a_clear_error(tmp_path: Path) -> None:
         result = _cli("start", "--data-dir", str(tmp_path), "--port", str(port))
     assert result.returncode == 1
     assert f"port {port}" in result.stdout and "already in use" in result.stdout
+
+
+def test_cluster_id_never_starts_with_a_dash() -> None:
+    """The storage tool reads ``-t -xyz`` as an option; such ids must be drawn again."""
+    dash_first = uuid.UUID(bytes=b"\xf8" + bytes(15))  # base64 index 62 is "-"
+    fine = uuid.UUID(bytes=bytes(range(16)))
+    draws = iter([dash_first, dash_first, fine])
+
+    cluster_id = new_cluster_id(lambda: next(draws))
+
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22
+    assert next(draws, None) is None, "both dash-first draws should have been consumed"

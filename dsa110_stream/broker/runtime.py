@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,18 @@ _READY_MARKER = ".complete"
 
 class BrokerError(RuntimeError):
     """The local broker could not be set up, started or stopped; the message says why."""
+
+
+def new_cluster_id(random_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid``, ids starting with ``-`` are drawn again: the
+    storage tool's argument parser would read such an id as an option (1 draw in 64).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_uuid().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def jar_cache_dir() -> Path:
@@ -167,7 +180,7 @@ class LocalKafka:
     def _format_storage(self, libs: Path, config: Path) -> None:
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             [self._java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
              "-t", cluster_id, "-c", str(config), "--standalone"],
