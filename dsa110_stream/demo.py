@@ -48,7 +48,7 @@ def _step(title: str, command: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsa110_stream.broker.runtime import LocalKafka, free_port
+    from dsa110_stream.broker.runtime import LocalKafka, free_ports
 
     workdir = args.workdir.resolve()
     incoming, output = workdir / "incoming", workdir / "ms"
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {workdir} is not empty; choose another --workdir or remove it")
         return 2
     exe = [sys.executable, "-m", "dsa110_stream.cli"]
-    broker = LocalKafka(data_dir=workdir / "kafka", port=free_port(), controller_port=free_port())
+    port, controller = free_ports(2)
+    broker = LocalKafka(data_dir=workdir / "kafka", port=port, controller_port=controller)
     print(f"==> starting a local Kafka (data in {broker.data_dir})", flush=True)
     started = time.monotonic()
     bootstrap = broker.start()

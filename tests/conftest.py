@@ -40,10 +40,11 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from dsa110_stream.broker.runtime import LocalKafka, free_port
+    from dsa110_stream.broker.runtime import LocalKafka, free_ports
 
+    port, controller = free_ports(2)
     broker = LocalKafka(
-        data_dir=tmp_path_factory.mktemp("kafka"), port=free_port(), controller_port=free_port()
+        data_dir=tmp_path_factory.mktemp("kafka"), port=port, controller_port=controller
     )
     bootstrap = broker.start()
     try:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from dsa110_stream.broker.runtime import LocalKafka, free_port, jar_cache_dir, new_cluster_id
+from dsa110_stream.broker.runtime import (
+    LocalKafka,
+    free_ports,
+    jar_cache_dir,
+    new_cluster_id,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -48,7 +53,7 @@ def _produce_and_consume(bootstrap: str) -> bytes:
 
 
 def test_start_produce_consume_stop_then_restart_from_cached_jars(tmp_path: Path) -> None:
-    port, controller = free_port(), free_port()
+    port, controller = free_ports(2)
     data_dir = tmp_path / "broker"
     args = ("--data-dir", str(data_dir), "--port", str(port))
     broker = LocalKafka(data_dir=data_dir, port=port, controller_port=controller)
@@ -112,3 +117,9 @@ def test_cluster_id_never_starts_with_a_dash() -> None:
     assert not cluster_id.startswith("-")
     assert len(cluster_id) == 22
     assert next(draws, None) is None, "both dash-first draws should have been consumed"
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(50)
+    assert len(set(ports)) == 50
+    assert all(1024 <= p < 65536 for p in ports)

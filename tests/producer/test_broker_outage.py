@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dsa110_stream.broker.runtime import LocalKafka, free_port
+from dsa110_stream.broker.runtime import LocalKafka, free_ports
 from tests.producer.helpers import (
     ProducerThread,
     producer_settings,
@@ -26,8 +26,8 @@ OUTAGE_SECONDS = 30.0
 
 def test_events_survive_a_broker_outage(tmp_path: Path, topic_settings) -> None:
     simulation = simulate_into(tmp_path / "sim", small_config(n_dumps=1))
-    broker = LocalKafka(data_dir=tmp_path / "broker", port=free_port(),
-                        controller_port=free_port())
+    port, controller = free_ports(2)
+    broker = LocalKafka(data_dir=tmp_path / "broker", port=port, controller_port=controller)
     bootstrap = broker.start()
     try:
         incoming = tmp_path / "incoming"
