@@ -29,7 +29,7 @@ from converter.errors import InputValidationError
 from converter.inputs import GroupInputs
 from converter.ms_writer import MainBlock, MainTableWriter
 from converter.reader import DATASETS, SubbandReader
-from converter.rephase import TWO_PI_OVER_C, Batch, GatherTable, extremes, gather_into, rephase_into
+from converter.rephase import TWO_PI_OVER_C, Batch, extremes, gather_into, rephase_into
 from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.
@@ -126,7 +126,6 @@ class _Sources:
         self.pol_map = pol_map
         #: Sub-blocks starting at multiples of this begin on every dataset's chunk boundary.
         self.alignment = math.lcm(*(r.row_alignment for r in readers.values()))
-        self._tables: dict[tuple[int, str, tuple[int, ...]], GatherTable] = {}
         self._mapped: dict[str, list[Batch]] = {}
         self._unmapped: dict[str, list[int]] = {}
         for name in DATASETS:
@@ -153,26 +152,10 @@ class _Sources:
 
     def _batch(self, name: str, subbands: list[int], start: int, stop: int) -> Batch:
         sources = [self.readers[sb].source(name, start, stop) for sb in subbands]
-        tables = [self._table(sb, name) for sb in subbands]
         firsts = [self.inputs.band.channel_slice(sb).start for sb in subbands]
+        descending = [_descending(self.inputs.headers[sb].freqs_hz) for sb in subbands]
         n_freqs = self.inputs.band.channels_per_subband
-        return Batch.of(sources, tables, firsts, n_freqs, len(self.pol_map))
-
-    def _table(self, subband: int, name: str) -> GatherTable:
-        layout = self.readers[subband].layouts[name]
-        key = (subband, name, (*layout.grid.chunk, layout.grid.grid[2]))
-        table = self._tables.get(key)
-        if table is None:
-            header = self.inputs.headers[subband]
-            table = GatherTable.build(
-                layout.grid,
-                layout.shape[1],
-                layout.shape[2],
-                descending=bool(header.freqs_hz[0] > header.freqs_hz[-1]),
-                pol_map=self.pol_map,
-            )
-            self._tables[key] = table
-        return table
+        return Batch.of(sources, firsts, descending, n_freqs, self.pol_map)
 
     def will_need(self, start: int, stop: int) -> None:
         for reader in self.readers.values():
@@ -181,6 +164,10 @@ class _Sources:
     def done_with(self, start: int, stop: int) -> None:
         for reader in self.readers.values():
             reader.done_with(start, stop)
+
+
+def _descending(freqs_hz: npt.NDArray[np.float64]) -> bool:
+    return bool(freqs_hz[0] > freqs_hz[-1])
 
 
 def _compute_block(

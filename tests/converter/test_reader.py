@@ -13,7 +13,7 @@ import pytest
 
 from converter import convert_group
 from converter.reader import DATASETS, SubbandReader
-from converter.rephase import Batch, GatherTable, gather_into
+from converter.rephase import Batch, gather_into
 from simulator import SimulationResult
 from tests.converter.conftest import dump_files
 from tests.converter.helpers import read_column
@@ -39,12 +39,8 @@ def read_back(reader: SubbandReader, block: int) -> dict[str, np.ndarray]:
     for start in range(0, n_rows, block):
         stop = min(n_rows, start + block)
         for name in DATASETS:
-            layout = reader.layouts[name]
             source = reader.source(name, start, stop)
-            table = GatherTable.build(
-                layout.grid, n_freqs, n_pols, descending=False, pol_map=(0, 1)
-            )
-            batch = Batch.of([source], [table], [0], n_freqs, n_pols)
+            batch = Batch.of([source], [0], [False], n_freqs, (0, 1))
             gather_into(batch, out[name][start:stop], stop - start)
         reader.done_with(start, stop)
     return out
