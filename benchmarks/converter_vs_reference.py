@@ -17,12 +17,19 @@ alternate and the table shows medians and every run.
     .venv/bin/python benchmarks/converter_vs_reference.py --workdir /tmp/dsa110-bench \\
         > /tmp/dsa110-bench.log 2>&1 &
 
-``--docs docs/converter.md`` writes the results between the BENCHMARK markers there.
+``--docs docs/converter.md`` writes the results between the BENCHMARK markers there
+(``--section NAME``: between the BENCHMARK-NAME markers).
+
+``--read-limit MBPS`` emulates a slower disk than this machine's: the benchmark and
+every child join a cgroup (v1 ``blkio``, needs root) that caps reads from the work
+directory's disk at MBPS × 10⁶ bytes/s, for ours, the reference and the floor alike
+(writes are not capped: cgroup v1 does not throttle buffered write-back).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,13 +39,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-MARK_START = "<!-- BENCHMARK:START -->"
-MARK_END = "<!-- BENCHMARK:END -->"
+BLKIO = Path("/sys/fs/cgroup/blkio")
 READ_BUFFER = 16 * 2**20
 #: Our stages in pipeline order (converter.convert); read/rephase/write overlap.
 STAGE_ORDER = (
@@ -62,13 +69,53 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="ours/reference/floor rounds")
     parser.add_argument("--antennas", type=int, default=117)
     parser.add_argument("--docs", type=Path, default=None, help="markdown file to update")
+    parser.add_argument("--section", default="", help="docs section: BENCHMARK-<SECTION> markers")
+    parser.add_argument(
+        "--read-limit", type=float, default=None, metavar="MBPS",
+        help="cap reads from the work directory's disk (emulate a slower disk; root)",
+    )
     parser.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return run_child(args.child, args.files, args.output)
-    return run_benchmark(args)
+    if args.read_limit is None:
+        return run_benchmark(args)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with read_limit(args.workdir, int(args.read_limit * 1e6)):
+        return run_benchmark(args)
+
+
+@contextlib.contextmanager
+def read_limit(path: Path, bytes_per_s: int) -> Iterator[None]:
+    """Cap reads from the disk holding ``path`` for this process and its future children.
+
+    A cgroup v1 ``blkio`` throttle (the kernel's own I/O limiter): the only way to
+    measure the converter on a disk as slow as the issue's reference machine here.
+    """
+    if not (BLKIO / "blkio.throttle.read_bps_device").exists():
+        raise SystemExit(f"--read-limit needs a writable cgroup v1 blkio hierarchy at {BLKIO}")
+    device = disk_device(path)
+    group = BLKIO / f"dsa110-bench-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "blkio.throttle.read_bps_device").write_text(f"{device} {bytes_per_s}\n")
+        (group / "cgroup.procs").write_text(f"{os.getpid()}\n")
+        print(f"reads from disk {device} capped at {bytes_per_s / 1e6:.0f} MB/s", flush=True)
+        yield
+    finally:
+        (BLKIO / "cgroup.procs").write_text(f"{os.getpid()}\n")
+        group.rmdir()
+
+
+def disk_device(path: Path) -> str:
+    """``major:minor`` of the whole disk under ``path`` (throttles apply to disks)."""
+    dev = path.stat().st_dev
+    sysfs = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    if (sysfs / "partition").exists():
+        return (sysfs.resolve().parent / "dev").read_text().strip()
+    return f"{os.major(dev)}:{os.minor(dev)}"
 
 
 # --------------------------------------------------------------------------- child side
@@ -119,11 +166,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
         runs.append(floor)
         report_run(floor)
     summary = summarise(runs, input_bytes)
+    summary["read_limit_mb_s"] = args.read_limit
     text = render(summary, runs)
     print(text, flush=True)
     (workdir / "results.json").write_text(json.dumps({"summary": summary, "runs": runs}, indent=2))
     if args.docs:
-        update_docs(args.docs, text)
+        update_docs(args.docs, text, args.section)
     return 0
 
 
@@ -353,7 +401,12 @@ def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         f"Measured {summary['date']} on {summary['cpus']} CPUs, "
         f"{summary['memory_gb']:.0f} GB RAM (a machine shared with other work: load "
         "averages per run below), input "
-        f"{summary['input_gb']:.2f} GB, {len(runs)} runs alternating, cold page cache.",
+        f"{summary['input_gb']:.2f} GB, {len(runs)} runs alternating, cold page cache"
+        + (
+            f"; reads capped at {summary['read_limit_mb_s']:.0f} MB/s (`--read-limit`)."
+            if summary.get("read_limit_mb_s")
+            else "."
+        ),
         "",
         "| | median wall (s) | peak RSS (GB) | ratio | target |",
         "|---|---:|---:|---:|---:|",
@@ -397,13 +450,15 @@ def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def update_docs(path: Path, text: str) -> None:
+def update_docs(path: Path, text: str, section: str = "") -> None:
+    name = f"BENCHMARK-{section}" if section else "BENCHMARK"
+    start, end = f"<!-- {name}:START -->", f"<!-- {name}:END -->"
     document = path.read_text(encoding="utf-8")
-    if MARK_START not in document or MARK_END not in document:
-        raise SystemExit(f"{path} has no {MARK_START} ... {MARK_END} section")
-    head, rest = document.split(MARK_START, 1)
-    _, tail = rest.split(MARK_END, 1)
-    path.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}", encoding="utf-8")
+    if start not in document or end not in document:
+        raise SystemExit(f"{path} has no {start} ... {end} section")
+    head, rest = document.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
     print(f"updated {path}", flush=True)
 
 
