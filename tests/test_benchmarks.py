@@ -1,0 +1,64 @@
+"""The converter benchmark's report plumbing (the measurements themselves are a script,
+not a test): results land in the right docs section, and a capped disk is labelled."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "converter_vs_reference.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("converter_vs_reference", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _runs() -> list[dict]:
+    load = (1.0, 1.0, 1.0)
+    return [
+        {"kind": "ours", "round": 0, "wall": 5.0, "process_wall": 7.0, "peak_rss_gb": 0.9,
+         "load": load, "ok": True, "stages": {"validate": 1.5, "total": 5.0}},
+        {"kind": "reference", "round": 0, "wall": 50.0, "process_wall": 52.0,
+         "peak_rss_gb": 10.0, "load": load, "ok": True, "stages": {"total": 50.0}},
+        {"kind": "floor", "round": 0, "wall": 4.0, "read_s": 2.0, "read_plain_s": 3.0,
+         "read_ahead_s": 2.0, "write_s": 2.0, "load": load},
+    ]
+
+
+def test_results_replace_only_their_own_section(bench, tmp_path):
+    doc = tmp_path / "converter.md"
+    doc.write_text(
+        "intro\n<!-- BENCHMARK:START -->\nold fast\n<!-- BENCHMARK:END -->\nmiddle\n"
+        "<!-- BENCHMARK-SLOWDISK:START -->\nold slow\n<!-- BENCHMARK-SLOWDISK:END -->\nend\n"
+    )
+    bench.update_docs(doc, "new slow", "SLOWDISK")
+    text = doc.read_text()
+    assert "old fast" in text and "old slow" not in text and "new slow" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+    with pytest.raises(SystemExit, match="BENCHMARK-OTHER"):
+        bench.update_docs(doc, "x", "OTHER")
+
+
+def test_report_states_ratios_and_a_read_cap(bench):
+    summary = bench.summarise(_runs(), int(3.45e9))
+    assert summary["ratio_reference"] == pytest.approx(0.1)
+    assert summary["ratio_floor"] == pytest.approx(1.25)
+    assert "reads capped" not in bench.render(summary, _runs())
+    summary["read_limit_mb_s"] = 550.0
+    assert "reads capped at 550 MB/s" in bench.render(summary, _runs())
+
+
+def test_disk_device_names_a_block_device(bench, tmp_path):
+    device = bench.disk_device(tmp_path)
+    major, minor = device.split(":")
+    assert major.isdigit() and minor.isdigit()
