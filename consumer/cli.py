@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reconvert and re-emit groups finished before this run (bounded replays)",
     )
     parser.add_argument(
+        "--force-until",
+        metavar="TIME",
+        help="with --force: reconvert only groups observed up to TIME (ISO, UTC), e.g. "
+        "the end of a replayed window",
+    )
+    parser.add_argument(
         "--metrics-port", type=int, help="serve /metrics, /healthz, /readyz on this port"
     )
     parser.add_argument(
@@ -90,6 +96,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "group_timeout_s": args.group_timeout,
         "exactly_once": False if args.no_exactly_once else None,
         "force": True if args.force else None,
+        "force_until": args.force_until,
         "static_membership": True if args.static_membership else None,
     }
     return overrides | service_flag_overrides(args.bootstrap_servers, args.metrics_port)

@@ -126,7 +126,7 @@ class GroupConversions:
             expected_subbands=self.policy.expected_subbands,
             antenna_positions=settings.antenna_positions,
             imaging_columns=settings.imaging_columns,
-            force=settings.force,
+            force=settings.forces(group.group_id),
             attempt=group.attempts,
             kill_consumer_after_s=self.crash.planned_delay("mid_convert"),
         )

@@ -256,6 +256,7 @@ class ConsumerService:
             exactly_once=settings.exactly_once,
             concurrency=settings.concurrency,
             force=settings.force,
+            force_until=settings.force_until.isoformat() if settings.force_until else None,
         )
 
     def _require_input_topic(self) -> None:
@@ -307,9 +308,10 @@ class ConsumerService:
         self.summary.skipped_finished += verdict is Verdict.FINISHED
 
     def _finished(self, group_id: str) -> FinishedGroup | None:
-        """The group's finished record; with --force, only groups finished by this run count."""
+        """The group's finished record; for groups this run forces (--force, up to
+        --force-until), only what this run finished counts."""
         finished = self.record.group(group_id)
-        if finished is not None and self.settings.force:
+        if finished is not None and self.settings.forces(group_id):
             return finished if group_id in self._finished_this_run else None
         return finished
 

@@ -8,10 +8,12 @@ settings use ``__`` (``DSA110_KAFKA__BOOTSTRAP_SERVERS``).
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from converter.grouping import parse_group_id
 from dsa110_stream.settings import ServiceSettings
 
 #: One dump: 24 integrations × 12.884902 s.
@@ -135,6 +137,12 @@ class ConsumerSettings(ServiceSettings):
         description="Reconvert and re-emit (revision + 1) groups that were finished before "
         "this process started. Meant for bounded replays.",
     )
+    force_until: datetime | None = Field(
+        None,
+        description="With force: reconvert only groups observed up to this time (group id ≤ "
+        "it; UTC when no offset is given). Finished groups after it are skipped as usual, so "
+        "a forced replay of an old window reconverts that window and nothing newer.",
+    )
     shutdown_grace_s: float = Field(
         60.0,
         ge=0,
@@ -171,7 +179,22 @@ class ConsumerSettings(ServiceSettings):
             )
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("backoff_max_s must be at least backoff_base_s")
+        if self.force_until is not None and not self.force:
+            raise ValueError("force_until bounds a forced run: set force as well (--force)")
         return self
+
+    @field_validator("force_until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return None if value is None else value.astimezone(UTC)
+        return value.replace(tzinfo=UTC)
+
+    def forces(self, group_id: str) -> bool:
+        """Whether this run reconverts ``group_id`` even if it was finished before."""
+        if not self.force:
+            return False
+        return self.force_until is None or parse_group_id(group_id) <= self.force_until
 
     @property
     def transactional_id(self) -> str:

@@ -281,6 +281,8 @@ def replay_next_steps(plan: ReplayPlan, common_flags: str) -> str:
     """
     group = plan.consumer_group
     flags = f"{common_flags} " if common_flags else ""
+    # The window's last group bounds the forced run: nothing newer is reconverted.
+    until = plan.groups[-1] if plan.groups else plan.end.strftime("%Y-%m-%dT%H:%M:%S")
     return "\n".join(
         [
             (
@@ -291,10 +293,10 @@ def replay_next_steps(plan: ReplayPlan, common_flags: str) -> str:
             + " Nothing has been converted or emitted.",
             "Next:",
             "  1. To reconvert the window (its groups are finished, so a normal consumer skips",
-            "     them), run ONE forced consumer; it reconverts every finished group from the",
-            "     window start up to the newest event, converts new ones as usual, and exits",
-            "     once idle:",
-            f"       dsa110-stream consume {flags}--group {group} --force "
+            "     them), run ONE forced consumer; it reconverts the finished groups of the",
+            f"     window (up to {until}), skips newer finished ones, converts unfinished",
+            "     ones as usual, and exits once idle:",
+            f"       dsa110-stream consume {flags}--group {group} --force --force-until {until} "
             "--instance-id replay-1 --idle-exit 120",
             "  2. Then start the normal consumers again, e.g.",
             "       kubectl scale statefulset <release>-dsa110-stream-consumer --replicas=<N>",

@@ -1,5 +1,5 @@
 """Acceptance: an offset reset re-reads finished groups; nothing is re-emitted or reconverted
-unless --force."""
+unless --force, and --force-until bounds what --force reconverts."""
 
 from __future__ import annotations
 
@@ -64,3 +64,18 @@ def test_reset_to_before_finished_groups_reemits_nothing(consumer_setup, sim_roo
         revisions = sorted((e.record["revision"], e.record["replay"]) for e in ready[group])
         assert revisions == [(1, False), (2, True)]
     assert all(ms_state(setup, [g])[g][0] != before[g][0] for g in groups)
+
+    # An old window: --force-until bounds the forced run to the window's groups.
+    after_forced = ms_state(setup, groups)
+    reset_offsets(setup.bootstrap, setup.group, setup.topics.subbands, 0)
+    bounded = setup.run(extra=["--idle-exit", "5", "--force", "--force-until", groups[0]])
+
+    assert bounded.returncode == 0, tail(bounded.log_path)
+    assert bounded.summary["converted"] == 1
+    ready = by_group(read_events(setup.bootstrap, setup.topics.ms_ready), "MeasurementSetReady")
+    assert sorted(e.record["revision"] for e in ready[groups[0]]) == [1, 2, 3]
+    for group in groups[1:]:
+        assert sorted(e.record["revision"] for e in ready[group]) == [1, 2]
+        assert ms_state(setup, [group]) == {group: after_forced[group]}
+    assert ms_state(setup, [groups[0]])[groups[0]][0] != after_forced[groups[0]][0]
+    assert_offsets_committed_to_end(setup)

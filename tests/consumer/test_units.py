@@ -36,6 +36,29 @@ def test_settings_defaults_and_validation(tmp_path):
         ConsumerSettings.model_validate({"min_subbands": 15, "expected_subbands": 12})
 
 
+def test_force_until_bounds_which_groups_a_forced_run_reconverts(monkeypatch):
+    unbounded = ConsumerSettings.model_validate({"force": True})
+    assert unbounded.forces("2025-10-02T10:02:45") and unbounded.forces("2030-01-01T00:00:00")
+    assert not ConsumerSettings.model_validate({}).forces("2025-10-02T10:02:45")
+
+    # A time without an offset is UTC (a naive timestamp shifted ids by the host's zone once).
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    bounded = ConsumerSettings.model_validate(
+        {"force": True, "force_until": "2025-10-02T12:00:00"}
+    )
+    assert bounded.force_until == datetime(2025, 10, 2, 12, tzinfo=UTC)
+    assert bounded.forces("2025-10-02T11:57:02")
+    assert bounded.forces("2025-10-02T12:00:00")
+    assert not bounded.forces("2025-10-02T12:02:11")
+    offset = ConsumerSettings.model_validate(
+        {"force": True, "force_until": "2025-10-02T05:00:00-07:00"}
+    )
+    assert offset.force_until == datetime(2025, 10, 2, 12, tzinfo=UTC)
+
+    with pytest.raises(ValidationError, match="force_until bounds a forced run"):
+        ConsumerSettings.model_validate({"force_until": "2025-10-02T12:00:00"})
+
+
 def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("DSA110_MIN_SUBBANDS", "14")
     monkeypatch.setenv("DSA110_KAFKA__BOOTSTRAP_SERVERS", "broker:9092")

@@ -74,6 +74,7 @@ def test_dry_run_reports_the_window_and_changes_nothing_then_replay_resets(
     assert done.code == 0, done.err
     assert cluster.committed(consumer_group, [0, 1, 2]) == {0: 4, 1: 0, 2: 0}
     assert "--force" in done.out  # how to reconvert comes next
+    assert f"--force-until {plan['groups'][-1]}" in done.out  # bounded to the window
     assert f"--group {consumer_group}" in done.out
 
 
