@@ -186,9 +186,10 @@ class ConsumerSettings(ServiceSettings):
     @field_validator("force_until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None or value.tzinfo is not None:
-            return None if value is None else value.astimezone(UTC)
-        return value.replace(tzinfo=UTC)
+        """A time without an offset is UTC (never the host's zone)."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def forces(self, group_id: str) -> bool:
         """Whether this run reconverts ``group_id`` even if it was finished before."""
