@@ -37,7 +37,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -281,36 +280,22 @@ def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any
 
 
 def cold_read(files: list[Path], *, read_ahead: bool) -> float:
-    """Seconds to read every input once from a cold page cache."""
+    """Seconds to read every input once from a cold page cache; with ``read_ahead``, the
+    converter's own :class:`~converter.prefetch.Prefetcher` announces the files meanwhile."""
+    from converter.prefetch import Prefetcher
+
     drop_caches(files)
-    advisor = threading.Thread(target=_advise_all, args=(files,), daemon=True)
     buffer = bytearray(READ_BUFFER)
     start = time.perf_counter()
-    if read_ahead:
-        advisor.start()
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while os.readv(fd, [buffer]):
-                pass
-        finally:
-            os.close(fd)
-    seconds = time.perf_counter() - start
-    if read_ahead:
-        advisor.join()
-    return seconds
-
-
-def _advise_all(files: list[Path]) -> None:
-    step = 4 * 2**20
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            for offset in range(0, size, step):
-                os.posix_fadvise(fd, offset, min(step, size - offset), os.POSIX_FADV_WILLNEED)
-        finally:
-            os.close(fd)
+    with Prefetcher(files) if read_ahead else contextlib.nullcontext():
+        for path in files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                while os.readv(fd, [buffer]):
+                    pass
+            finally:
+                os.close(fd)
+        return time.perf_counter() - start
 
 
 def drop_caches(files: list[Path]) -> None:

@@ -74,7 +74,7 @@ def stream_blocks(
     def write(index: int) -> None:
         start, stop = blocks[index]
         with timer.stage("write"):
-            writer.write(start, _head(out_sets[index % 2], stop - start))
+            writer.write(start, out_sets[index % 2].rows(0, stop - start))
             writer.start_writeback()
 
     with (
@@ -257,17 +257,6 @@ def _output_block(inputs: GroupInputs, size: int, rows: BlockInputs) -> MainBloc
         sigma=np.empty(shape[::2], dtype=np.float32),
         flag_row=np.empty(size, dtype=bool),
         model=model,
-    )
-
-
-def _head(block: MainBlock, n: int) -> MainBlock:
-    return MainBlock(
-        data=block.data[:n],
-        flags=block.flags[:n],
-        weight=block.weight[:n],
-        sigma=block.sigma[:n],
-        flag_row=block.flag_row[:n],
-        model=None if block.model is None else block.model[:n],
     )
 
 

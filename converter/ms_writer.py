@@ -37,6 +37,17 @@ class MainBlock:
     flag_row: npt.NDArray[np.bool_]  # (rows,)
     model: npt.NDArray[np.complex64] | None = None
 
+    def rows(self, start: int, stop: int) -> MainBlock:
+        """Rows ``start..stop`` of every column (views, no copy)."""
+        return MainBlock(
+            data=self.data[start:stop],
+            flags=self.flags[start:stop],
+            weight=self.weight[start:stop],
+            sigma=self.sigma[start:stop],
+            flag_row=self.flag_row[start:stop],
+            model=None if self.model is None else self.model[start:stop],
+        )
+
 
 class MainTableWriter:
     """An MS being written; closing it flushes casacore's caches to the files."""
@@ -88,7 +99,7 @@ class MainTableWriter:
         """
         step = self.shape.tile_rows
         for offset in range(0, block.data.shape[0], step):
-            self._write_rows(start + offset, _rows(block, offset, offset + step))
+            self._write_rows(start + offset, block.rows(offset, offset + step))
 
     def _write_rows(self, start: int, block: MainBlock) -> None:
         n = block.data.shape[0]
@@ -143,13 +154,3 @@ class MainTableWriter:
     ) -> None:
         self.close()
 
-
-def _rows(block: MainBlock, start: int, stop: int) -> MainBlock:
-    return MainBlock(
-        data=block.data[start:stop],
-        flags=block.flags[start:stop],
-        weight=block.weight[start:stop],
-        sigma=block.sigma[start:stop],
-        flag_row=block.flag_row[start:stop],
-        model=None if block.model is None else block.model[start:stop],
-    )

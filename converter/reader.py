@@ -56,6 +56,11 @@ class ChunkGrid:
     chunk: tuple[int, int, int]
     grid: tuple[int, int, int]
 
+    @classmethod
+    def one_row_chunks(cls, n_rows: int, n_freqs: int, n_pols: int) -> ChunkGrid:
+        """Rows laid out one after the other (contiguous data, or a staging buffer)."""
+        return cls(chunk=(1, n_freqs, n_pols), grid=(n_rows, 1, 1))
+
     @property
     def chunks_per_row_chunk(self) -> int:
         return self.grid[1] * self.grid[2]
@@ -201,7 +206,7 @@ class SubbandReader:
         except OSError as exc:
             raise OSError(exc.errno, f"reading {self.path}: {exc}") from exc
         buffer[:needed] = values.reshape(-1)
-        grid = ChunkGrid(chunk=(1, n_freqs, n_pols), grid=(stop - start, 1, 1))
+        grid = ChunkGrid.one_row_chunks(stop - start, n_freqs, n_pols)
         offsets = np.arange(stop - start, dtype=np.int64) * (n_freqs * n_pols)
         return BlockSource(buffer, offsets, 0, grid)
 
@@ -238,7 +243,7 @@ def _dataset_layout(
     plist = dataset.id.get_create_plist()
     native = dataset.id.get_type() == h5py.h5t.py_create(dtype, logical=True)
     kind = plist.get_layout()
-    one_row = ChunkGrid(chunk=(1, shape[1], shape[2]), grid=(shape[0], 1, 1))
+    one_row = ChunkGrid.one_row_chunks(*shape)
     unmapped = DatasetLayout(name, shape, dtype, one_row, None)
     if not native or plist.get_nfilters() != 0:
         return unmapped

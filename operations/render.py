@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from converter.grouping import format_group_id
 from operations.replay import ReplayPlan
 from operations.status import StatusReport
 
@@ -282,7 +283,7 @@ def replay_next_steps(plan: ReplayPlan, common_flags: str) -> str:
     group = plan.consumer_group
     flags = f"{common_flags} " if common_flags else ""
     # The window's last group bounds the forced run: nothing newer is reconverted.
-    until = plan.groups[-1] if plan.groups else plan.end.strftime("%Y-%m-%dT%H:%M:%S")
+    until = plan.groups[-1] if plan.groups else format_group_id(plan.end)
     return "\n".join(
         [
             (
