@@ -37,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ STAGE_ORDER = (
     "read_rephase",
     "wait_write",
     "write",
+    "writeback",
     "flush",
     "publish",
     "total",
@@ -70,7 +72,10 @@ def main() -> int:
     parser.add_argument("--docs", type=Path, default=None, help="markdown file to update")
     parser.add_argument("--section", default="", help="docs section: BENCHMARK-<SECTION> markers")
     parser.add_argument(
-        "--read-limit", type=float, default=None, metavar="MBPS",
+        "--read-limit",
+        type=float,
+        default=None,
+        metavar="MBPS",
         help="cap reads from the work directory's disk (emulate a slower disk; root)",
     )
     parser.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
@@ -244,16 +249,12 @@ def convert_cold(kind: str, files: list[Path], workdir: Path) -> dict[str, Any]:
 def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any]:
     """Cold read of every input, then write and fsync ``ms_bytes``, one after the other.
 
-    The read is timed twice (cold each time) and the faster counts: plain sequential
-    16 MB reads, and the same with the kernel told to read ahead
-    (``POSIX_FADV_WILLNEED`` in 4 MB steps from a second thread), which on this virtual
-    disk is much faster because many requests are in flight. Being the lower of the two,
-    the floor is the stricter yardstick for the converter (which reads ahead too).
+    The read is timed once per strategy in READ_STRATEGIES (cold each time) and the
+    fastest counts, so the floor is the strictest yardstick this disk allows.
     """
-    read_plain = cold_read(files, read_ahead=False)
-    read_ahead = cold_read(files, read_ahead=True)
+    reads = {strategy: cold_read(files, strategy) for strategy in READ_STRATEGIES}
     load = os.getloadavg()
-    read_s = min(read_plain, read_ahead)
+    read_s = min(reads.values())
     target = workdir / "floor.bin"
     payload = memoryview(os.urandom(READ_BUFFER))
     mark = time.perf_counter()
@@ -270,8 +271,7 @@ def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any
     return {
         "kind": "floor",
         "load": load,
-        "read_plain_s": read_plain,
-        "read_ahead_s": read_ahead,
+        "reads": reads,
         "read_s": read_s,
         "write_s": write_s,
         "wall": read_s + write_s,
@@ -279,23 +279,48 @@ def disk_floor(files: list[Path], ms_bytes: int, workdir: Path) -> dict[str, Any
     }
 
 
-def cold_read(files: list[Path], *, read_ahead: bool) -> float:
-    """Seconds to read every input once from a cold page cache; with ``read_ahead``, the
-    converter's own :class:`~converter.prefetch.Prefetcher` announces the files meanwhile."""
-    from converter.prefetch import Prefetcher
+#: How the floor reads the inputs: ``plain`` sequential 16 MB reads; ``advised``, the
+#: same while a second thread asks the kernel to read each file ahead
+#: (``POSIX_FADV_WILLNEED`` in 4 MB steps: many requests in flight); ``threads``, the
+#: converter's own :class:`~converter.prefetch.Prefetcher` (two reading threads).
+READ_STRATEGIES = ("plain", "advised", "threads")
 
-    drop_caches(files)
-    buffer = bytearray(READ_BUFFER)
-    start = time.perf_counter()
-    with Prefetcher(files) if read_ahead else contextlib.nullcontext():
+
+def cold_read(files: list[Path], strategy: str) -> float:
+    """Seconds to read every input once from a cold page cache."""
+    from converter.prefetch import ADVICE_STEP_BYTES, Prefetcher
+
+    def advise() -> None:
         for path in files:
             fd = os.open(path, os.O_RDONLY)
             try:
-                while os.readv(fd, [buffer]):
-                    pass
+                for start in range(0, path.stat().st_size, ADVICE_STEP_BYTES):
+                    os.posix_fadvise(fd, start, ADVICE_STEP_BYTES, os.POSIX_FADV_WILLNEED)
             finally:
                 os.close(fd)
+
+    drop_caches(files)
+    start = time.perf_counter()
+    if strategy == "threads":
+        with Prefetcher(files) as prefetcher:
+            prefetcher.join()
         return time.perf_counter() - start
+    adviser = threading.Thread(target=advise, daemon=True)
+    if strategy == "advised":
+        adviser.start()
+    buffer = bytearray(READ_BUFFER)
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while os.readv(fd, [buffer]):
+                pass
+        finally:
+            os.close(fd)
+    return time.perf_counter() - start
+
+
+def floor_reads(run: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in run["reads"].items())
 
 
 def drop_caches(files: list[Path]) -> None:
@@ -322,8 +347,8 @@ def report_run(run: dict[str, Any]) -> None:
     load = "/".join(f"{x:.1f}" for x in run["load"])
     if run["kind"] == "floor":
         print(
-            f"floor: read {run['read_s']:.2f} s (plain {run['read_plain_s']:.2f}, read-ahead "
-            f"{run['read_ahead_s']:.2f}) + write {run['write_s']:.2f} s = "
+            f"floor: read {run['read_s']:.2f} s ({floor_reads(run)}) + write "
+            f"{run['write_s']:.2f} s = "
             f"{run['wall']:.2f} s (load {load})",
             flush=True,
         )
@@ -422,9 +447,8 @@ def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         load = "/".join(f"{x:.1f}" for x in run["load"])
         if run["kind"] == "floor":
             lines.append(
-                f"| {run['round']} | floor: read {run['read_s']:.2f} (plain "
-                f"{run['read_plain_s']:.2f}, read-ahead {run['read_ahead_s']:.2f}) + write "
-                f"{run['write_s']:.2f} | {run['wall']:.2f} | | | {load} |"
+                f"| {run['round']} | floor: read {run['read_s']:.2f} ({floor_reads(run)}) "
+                f"+ write {run['write_s']:.2f} | {run['wall']:.2f} | | | {load} |"
             )
         else:
             wall = f"{run['wall']:.2f}" if "wall" in run else "failed"

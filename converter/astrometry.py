@@ -13,7 +13,6 @@ multiplies a visibility by ``exp(−2πi (w_new − w_old) f / c)``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,18 +94,6 @@ def offline_earth_orientation() -> Iterator[None]:
         iers.conf.set_temp("iers_degraded_accuracy", "warn"),
     ):
         yield
-
-
-def preload_earth_orientation() -> threading.Thread:
-    """Parse astropy's IERS table (UT1−UTC, needed for the LST) in a background thread.
-
-    The first use in a process costs ~0.7 s of parsing; started while the input headers
-    are read (mostly waiting on the disk), it is ready when the geometry needs it. Join
-    the thread before the geometry stage.
-    """
-    thread = threading.Thread(target=iers.IERS_Auto.open, name="iers", daemon=True)
-    thread.start()
-    return thread
 
 
 def array_location(inputs: GroupInputs) -> EarthLocation:

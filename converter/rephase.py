@@ -40,6 +40,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 from astropy import constants
+from numba.core import types
+from numba.extending import intrinsic
 
 from converter.reader import BlockSource, ChunkGrid
 
@@ -55,7 +57,9 @@ ROW_TILE = 128
 class Batch:
     """Subbands whose sources share one chunk grid, processed by one kernel call."""
 
-    values: Any  # numba typed List of 1-D arrays, one per subband
+    values: tuple[npt.NDArray[Any], ...]  # 1-D, one per subband (kept alive here)
+    addresses: npt.NDArray[np.int64]  # (subbands,) where each of values starts
+    lengths: npt.NDArray[np.int64]  # (subbands,) elements of each of values
     chunk_offsets: npt.NDArray[np.int64]  # (subbands, chunks)
     first_row_chunks: npt.NDArray[np.int64]  # (subbands,)
     grid: ChunkGrid
@@ -75,8 +79,15 @@ class Batch:
         pol_map: Sequence[int],
     ) -> Batch:
         """``pol_map[p]`` is the MS position (CASA order) of file polarisation p."""
+        values = tuple(s.values for s in sources)
+        if len({v.dtype for v in values}) != 1 or not all(
+            v.ndim == 1 and v.flags.c_contiguous for v in values
+        ):
+            raise ValueError("a batch's sources must be 1-D contiguous arrays of one dtype")
         return cls(
-            values=numba.typed.List([s.values for s in sources]),
+            values=values,
+            addresses=np.array([v.ctypes.data for v in values], dtype=np.int64),
+            lengths=np.array([v.size for v in values], dtype=np.int64),
             chunk_offsets=np.stack([s.chunk_offsets for s in sources]),
             first_row_chunks=np.array([s.first_row_chunk for s in sources], dtype=np.int64),
             grid=sources[0].grid,
@@ -96,7 +107,11 @@ class Batch:
     def _layout(self) -> tuple[Any, ...]:
         cr, cf, cp = self.grid.chunk
         return (
-            self.values,
+            self.addresses,
+            self.lengths,
+            # The values' dtype for the kernels' typing: a fresh array, so that a read-only
+            # mapping and a writable buffer use the same compiled kernel.
+            np.empty(0, self.values[0].dtype),
             self.chunk_offsets,
             self.first_row_chunks,
             cr,
@@ -146,11 +161,48 @@ def extremes(batch: Batch, n_rows: int) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def load_kernels() -> None:
+    """Load the compiled kernels now, for the argument types a conversion uses.
+
+    A process's first call of a kernel loads it from numba's on-disk cache (~0.3 s
+    in all); a conversion does this in a background thread while its inputs are read.
+    """
+    grid = ChunkGrid(chunk=(1, 1, 1), grid=(1, 1, 1))
+    offsets = np.zeros(1, dtype=np.int64)
+
+    def batch(dtype: type) -> Batch:
+        source = BlockSource(np.zeros(1, dtype), offsets, 0, grid)
+        return Batch.of([source], [0], [False], 1, (0,)).at(0)
+
+    visibilities = np.zeros((1, 1), np.complex64)
+    rephase_into(batch(np.complex64), np.zeros(1), np.zeros(1), 1.0, visibilities, 1)
+    for dtype in (np.bool_, np.float32):
+        gather_into(batch(dtype), np.zeros((1, 1), dtype), 1)
+    extremes(batch(np.float32), 1)
+
+
 # The three kernels walk the chunks the same way: row r of a row-chunk starts at
 # ``within`` in each chunk; chunk (fc, pc) of the row-chunk holds channels
 # fc*cf .. fc*cf+cf-1 of file polarisations pc*cp .. pc*cp+cp-1, channel-major. For
 # channel run fc, ``starts[q]`` is where MS polarisation q's run begins in the source
 # (its values are cp apart); ``j0 + c * dj`` is the MS channel of the run's value c.
+
+
+@intrinsic
+def _pointer(typingctx: Any, address: Any, like: Any) -> Any:  # pragma: no cover - compiled
+    """``address`` as a pointer to values of ``like``'s dtype.
+
+    The kernels take their sources (one mapped file per subband) as addresses, not as a
+    numba typed List: a typed List's methods are compiled again in every process
+    (~0.9 s per conversion in a fresh process, numba issue #5713), and reflected lists
+    are deprecated. The Batch keeps the arrays alive while a kernel runs.
+    """
+    pointer = types.CPointer(like.dtype)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+
+    return pointer(address, like), codegen
 
 
 @numba.njit(nogil=True, inline="always")
@@ -189,7 +241,9 @@ def _fill_phasors(
 
 @numba.njit(nogil=True, cache=True)
 def _rephase_kernel(
-    values: Any,
+    addresses: Any,
+    lengths: Any,
+    like: Any,
     chunk_offsets: Any,
     first_row_chunks: Any,
     chunk_rows: int,
@@ -212,8 +266,8 @@ def _rephase_kernel(
     phasors = np.empty(n_freqs, dtype=np.complex64)
     starts = np.empty(n_pols, dtype=np.int64)
     for tile in range(0, n_rows, ROW_TILE):
-        for s in range(len(values)):
-            source = values[s]
+        for s in range(addresses.size):
+            source = numba.carray(_pointer(addresses[s], like), (lengths[s],))
             offsets = chunk_offsets[s]
             first = out_first[s]
             for row in range(tile, min(n_rows, tile + ROW_TILE)):
@@ -246,7 +300,9 @@ def _rephase_kernel(
 
 @numba.njit(nogil=True, cache=True)
 def _gather_kernel(
-    values: Any,
+    addresses: Any,
+    lengths: Any,
+    like: Any,
     chunk_offsets: Any,
     first_row_chunks: Any,
     chunk_rows: int,
@@ -265,8 +321,8 @@ def _gather_kernel(
     n_fc = -(-n_freqs // cf)
     starts = np.empty(n_pols, dtype=np.int64)
     for tile in range(0, n_rows, ROW_TILE):
-        for s in range(len(values)):
-            source = values[s]
+        for s in range(addresses.size):
+            source = numba.carray(_pointer(addresses[s], like), (lengths[s],))
             offsets = chunk_offsets[s]
             first = out_first[s]
             for row in range(tile, min(n_rows, tile + ROW_TILE)):
@@ -294,7 +350,9 @@ def _gather_kernel(
 
 @numba.njit(nogil=True, cache=True)
 def _extremes_kernel(
-    values: Any,
+    addresses: Any,
+    lengths: Any,
+    like: Any,
     chunk_offsets: Any,
     first_row_chunks: Any,
     chunk_rows: int,
@@ -313,8 +371,8 @@ def _extremes_kernel(
     n_pols = file_pols.size
     n_fc = -(-n_freqs // cf)
     starts = np.empty(n_pols, dtype=np.int64)
-    for s in range(len(values)):
-        source = values[s]
+    for s in range(addresses.size):
+        source = numba.carray(_pointer(addresses[s], like), (lengths[s],))
         offsets = chunk_offsets[s]
         for row in range(n_rows):
             base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk

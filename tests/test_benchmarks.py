@@ -30,8 +30,8 @@ def _runs() -> list[dict]:
          "load": load, "ok": True, "stages": {"validate": 1.5, "total": 5.0}},
         {"kind": "reference", "round": 0, "wall": 50.0, "process_wall": 52.0,
          "peak_rss_gb": 10.0, "load": load, "ok": True, "stages": {"total": 50.0}},
-        {"kind": "floor", "round": 0, "wall": 4.0, "read_s": 2.0, "read_plain_s": 3.0,
-         "read_ahead_s": 2.0, "write_s": 2.0, "load": load},
+        {"kind": "floor", "round": 0, "wall": 4.0, "read_s": 2.0,
+         "reads": {"plain": 3.0, "advised": 2.0, "threads": 2.5}, "write_s": 2.0, "load": load},
     ]
 
 
@@ -54,6 +54,7 @@ def test_report_states_ratios_and_a_read_cap(bench):
     assert summary["ratio_reference"] == pytest.approx(0.1)
     assert summary["ratio_floor"] == pytest.approx(1.25)
     assert "reads capped" not in bench.render(summary, _runs())
+    assert "read 2.00 (plain 3.00, advised 2.00, threads 2.50)" in bench.render(summary, _runs())
     summary["read_limit_mb_s"] = 550.0
     assert "reads capped at 550 MB/s" in bench.render(summary, _runs())
 

@@ -79,3 +79,51 @@ def test_kernels_match_numpy(n_pols, chunk, pol_map, descending):
         np.testing.assert_array_equal(flag_out[:, channels], flags[i][:, :, ms_pol])
     low, high = extremes(batch(samples), n_rows)
     assert (low, high) == (min(s.min() for s in samples), max(s.max() for s in samples))
+
+
+def test_preloading_loads_the_kernels_a_conversion_calls(tmp_path, meridian_dump):
+    """A conversion's kernels are the ones ``load_kernels`` loaded in its background
+    thread: no further compilation or cache load on the critical path (fresh process)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.converter.conftest import dump_files
+
+    script = """
+import json, sys
+from pathlib import Path
+from converter import convert_group
+from converter.rephase import load_kernels, _rephase_kernel, _gather_kernel, _extremes_kernel
+kernels = (_rephase_kernel, _gather_kernel, _extremes_kernel)
+load_kernels()
+before = [[str(s) for s in k.signatures] for k in kernels]
+convert_group([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]))
+after = [[str(s) for s in k.signatures] for k in kernels]
+print(json.dumps({"before": before, "after": after}))
+"""
+    files = [str(f) for f in dump_files(meridian_dump)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "out.ms"), *files],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    signatures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [len(s) for s in signatures["before"]] == [1, 2, 1]  # gather: flags, nsamples
+    assert signatures["after"] == signatures["before"]
+
+
+def test_a_batch_takes_sources_of_one_dtype_only():
+    """The kernels see the sources as bare addresses of one element type."""
+    grid = ChunkGrid(chunk=(1, 1, 1), grid=(1, 1, 1))
+    offsets = np.zeros(1, dtype=np.int64)
+    mixed = [
+        BlockSource(np.zeros(1, np.complex64), offsets, 0, grid),
+        BlockSource(np.zeros(1, np.float32), offsets, 0, grid),
+    ]
+    with pytest.raises(ValueError, match="one dtype"):
+        Batch.of(mixed, [0, 1], [False, False], 1, (0,))
+    strided = BlockSource(np.zeros(4, np.complex64)[::2], offsets, 0, grid)
+    with pytest.raises(ValueError, match="contiguous"):
+        Batch.of([strided], [0], [False], 1, (0,))
