@@ -305,9 +305,8 @@ def cold_read(files: list[Path], strategy: str) -> float:
         with Prefetcher(files) as prefetcher:
             prefetcher.join()
         return time.perf_counter() - start
-    adviser = threading.Thread(target=advise, daemon=True)
     if strategy == "advised":
-        adviser.start()
+        threading.Thread(target=advise, daemon=True).start()
     buffer = bytearray(READ_BUFFER)
     for path in files:
         fd = os.open(path, os.O_RDONLY)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from dsa110_stream.broker.runtime import free_port
 from tests.consumer.checks import assert_exactly_once, assert_offsets_committed_to_end
 from tests.consumer.harness import (
     dump_events,
@@ -66,12 +66,6 @@ def test_at_least_once_mode_still_emits_once_after_a_crash(consumer_setup, sim_r
     assert rest.returncode == 0, tail(rest.log_path)
     assert_exactly_once(setup, groups)
     assert_offsets_committed_to_end(setup)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:
