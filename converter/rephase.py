@@ -206,6 +206,31 @@ def _pointer(typingctx: Any, address: Any, like: Any) -> Any:  # pragma: no cove
 
 
 @numba.njit(nogil=True, inline="always")
+def _source(addresses: Any, lengths: Any, like: Any, s: int) -> Any:  # pragma: no cover
+    """Subband ``s``'s values (its mapped file) as a 1-D array of ``like``'s dtype."""
+    return numba.carray(_pointer(addresses[s], like), (lengths[s],))
+
+
+@numba.njit(nogil=True, inline="always")
+def _row_start(
+    first_row_chunk: int, row: int, chunk_rows: int, per_row_chunk: int, cf: int, cp: int
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``(base, within)`` of a block's row: the grid index of its row-chunk's first
+    chunk, and where the row begins inside each chunk."""
+    return (first_row_chunk + row // chunk_rows) * per_row_chunk, (row % chunk_rows) * cf * cp
+
+
+@numba.njit(nogil=True, inline="always")
+def _channel_run(
+    fc: int, cf: int, n_freqs: int, descending: bool
+) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    """``(j0, dj, count)`` of channel run ``fc``: its first MS channel, the step, and how
+    many channels it holds."""
+    j0 = n_freqs - 1 - fc * cf if descending else fc * cf
+    return j0, (-1 if descending else 1), min(cf, n_freqs - fc * cf)
+
+
+@numba.njit(nogil=True, inline="always")
 def _run_starts(
     starts: Any, offsets: Any, base: int, within: int, fc: int, n_pc: int, cp: int, file_pols: Any
 ) -> None:  # pragma: no cover - compiled
@@ -267,19 +292,18 @@ def _rephase_kernel(
     starts = np.empty(n_pols, dtype=np.int64)
     for tile in range(0, n_rows, ROW_TILE):
         for s in range(addresses.size):
-            source = numba.carray(_pointer(addresses[s], like), (lengths[s],))
+            source = _source(addresses, lengths, like, s)
             offsets = chunk_offsets[s]
             first = out_first[s]
             for row in range(tile, min(n_rows, tile + ROW_TILE)):
-                base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk
-                within = (row % chunk_rows) * cf * cp
+                base, within = _row_start(
+                    first_row_chunks[s], row, chunk_rows, per_row_chunk, cf, cp
+                )
                 _fill_phasors(phasors, k[row], lowest[s], width_hz)
                 target = out[row]
                 for fc in range(n_fc):
                     _run_starts(starts, offsets, base, within, fc, n_pc, cp, file_pols)
-                    j0 = n_freqs - 1 - fc * cf if descending[s] else fc * cf
-                    dj = -1 if descending[s] else 1
-                    count = min(cf, n_freqs - fc * cf)
+                    j0, dj, count = _channel_run(fc, cf, n_freqs, descending[s])
                     if n_pols == 2:  # the usual case: both values of a channel at once
                         a0 = starts[0]
                         a1 = starts[1]
@@ -322,18 +346,17 @@ def _gather_kernel(
     starts = np.empty(n_pols, dtype=np.int64)
     for tile in range(0, n_rows, ROW_TILE):
         for s in range(addresses.size):
-            source = numba.carray(_pointer(addresses[s], like), (lengths[s],))
+            source = _source(addresses, lengths, like, s)
             offsets = chunk_offsets[s]
             first = out_first[s]
             for row in range(tile, min(n_rows, tile + ROW_TILE)):
-                base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk
-                within = (row % chunk_rows) * cf * cp
+                base, within = _row_start(
+                    first_row_chunks[s], row, chunk_rows, per_row_chunk, cf, cp
+                )
                 target = out[row]
                 for fc in range(n_fc):
                     _run_starts(starts, offsets, base, within, fc, n_pc, cp, file_pols)
-                    j0 = n_freqs - 1 - fc * cf if descending[s] else fc * cf
-                    dj = -1 if descending[s] else 1
-                    count = min(cf, n_freqs - fc * cf)
+                    j0, dj, count = _channel_run(fc, cf, n_freqs, descending[s])
                     if n_pols == 2:
                         a0 = starts[0]
                         a1 = starts[1]
@@ -372,11 +395,10 @@ def _extremes_kernel(
     n_fc = -(-n_freqs // cf)
     starts = np.empty(n_pols, dtype=np.int64)
     for s in range(addresses.size):
-        source = numba.carray(_pointer(addresses[s], like), (lengths[s],))
+        source = _source(addresses, lengths, like, s)
         offsets = chunk_offsets[s]
         for row in range(n_rows):
-            base = (first_row_chunks[s] + row // chunk_rows) * per_row_chunk
-            within = (row % chunk_rows) * cf * cp
+            base, within = _row_start(first_row_chunks[s], row, chunk_rows, per_row_chunk, cf, cp)
             for fc in range(n_fc):
                 _run_starts(starts, offsets, base, within, fc, n_pc, cp, file_pols)
                 count = min(cf, n_freqs - fc * cf)
