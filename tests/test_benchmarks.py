@@ -27,9 +27,10 @@ def _runs() -> list[dict]:
     load = (1.0, 1.0, 1.0)
     return [
         {"kind": "ours", "round": 0, "wall": 5.0, "process_wall": 7.0, "peak_rss_gb": 0.9,
-         "load": load, "ok": True, "stages": {"validate": 1.5, "total": 5.0}},
+         "cpu_s": 6.25, "load": load, "ok": True, "stages": {"validate": 1.5, "total": 5.0}},
         {"kind": "reference", "round": 0, "wall": 50.0, "process_wall": 52.0,
-         "peak_rss_gb": 10.0, "load": load, "ok": True, "stages": {"total": 50.0}},
+         "peak_rss_gb": 10.0, "cpu_s": 51.5, "load": load, "ok": True,
+         "stages": {"total": 50.0}},
         {"kind": "floor", "round": 0, "wall": 4.0, "read_s": 2.0,
          "reads": {"plain": 3.0, "advised": 2.0, "threads": 2.5}, "write_s": 2.0, "load": load},
     ]
@@ -57,6 +58,33 @@ def test_report_states_ratios_and_a_read_cap(bench):
     assert "read 2.00 (plain 3.00, advised 2.00, threads 2.50)" in bench.render(summary, _runs())
     summary["read_limit_mb_s"] = 550.0
     assert "reads capped at 550 MB/s" in bench.render(summary, _runs())
+
+
+def test_every_run_lists_its_cpu_seconds(bench):
+    text = bench.render(bench.summarise(_runs(), int(3.45e9)), _runs())
+    assert "| 0 | ours | 5.00 | 7.00 | 6.25 | 0.90 |" in text
+    assert "| 0 | reference | 50.00 | 52.00 | 51.50 | 10.00 |" in text
+
+
+@pytest.mark.parametrize(
+    ("device", "features", "expected"),
+    [
+        ("0x0005", "0110010100000000", True),  # balloon, bit 5 (free page reporting) set
+        ("0x0005", "0110000100000000", False),  # balloon without it
+        ("0x0002", "0110010100000000", False),  # a block device: bit 5 means something else
+    ],
+)
+def test_free_page_reporting_is_read_from_the_balloon_features(
+    bench, tmp_path, device, features, expected
+):
+    virtio = tmp_path / "virtio0"
+    virtio.mkdir()
+    (virtio / "device").write_text(device + "\n")
+    (virtio / "features").write_text(features + "\n")
+    assert bench.free_page_reporting(tmp_path) is expected
+    summary = bench.summarise(_runs(), int(3.45e9))
+    summary["free_page_reporting"] = expected
+    assert ("free page reporting" in bench.render(summary, _runs())) is expected
 
 
 def test_disk_device_names_a_block_device(bench, tmp_path):
