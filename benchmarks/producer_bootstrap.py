@@ -33,13 +33,12 @@ from pathlib import Path
 from astropy.utils import iers
 from prometheus_client import CollectorRegistry
 
+from converter.telescope import DUMP_SECONDS
 from dsa110_stream.logs import configure_logging
 from dsa110_stream.settings import TopicSettings
 from producer.service import ProducerService
 from producer.settings import ProducerSettings
 from simulator import SimulationConfig, simulate
-
-DUMP_SECONDS = 24 * 12.884902
 
 
 def build_backlog(work: Path, n_dumps: int) -> Path:

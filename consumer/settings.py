@@ -14,10 +14,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from converter.grouping import parse_group_id
+from converter.telescope import DUMP_SECONDS
 from dsa110_stream.settings import ServiceSettings
-
-#: One dump: 24 integrations × 12.884902 s.
-DUMP_SECONDS = 309.237648
 
 
 class ConsumerSettings(ServiceSettings):

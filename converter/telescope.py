@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+#: The correlator's integration time (s) and integrations per dump (DOMAIN.md §1): one
+#: dump, the observation a group of subband files holds, lasts DUMP_SECONDS (~309 s),
+#: and dumps follow each other at that cadence.
+INTEGRATION_TIME_S = 12.884902
+INTEGRATIONS_PER_DUMP = 24
+DUMP_SECONDS = INTEGRATIONS_PER_DUMP * INTEGRATION_TIME_S
+
 #: Dish diameter of every DSA-110 antenna (m): the ANTENNA table and the primary beam.
 DISH_DIAMETER_M = 4.65
 

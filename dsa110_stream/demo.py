@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-DUMP_SECONDS = 24 * 12.884902
+from converter.telescope import DUMP_SECONDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,20 +18,21 @@ from astropy import units as u
 from astropy.coordinates import EarthLocation
 
 from converter.telescope import DISH_DIAMETER_M as DISH_DIAMETER_M
+from converter.telescope import DUMP_SECONDS, INTEGRATIONS_PER_DUMP
+from converter.telescope import INTEGRATION_TIME_S as INTEGRATION_TIME_S
 from converter.telescope import OVRO_MMA_ALTITUDE_M as SITE_ALT_M
 from converter.telescope import OVRO_MMA_LATITUDE_RAD as SITE_LAT_RAD
 from converter.telescope import OVRO_MMA_LONGITUDE_RAD as SITE_LON_RAD
 from simulator.stations import Station
 
-# The site and the dish are facts of the telescope, defined once in converter.telescope
-# (a prototype file had three dish diameters); re-exported here under the simulator's names.
+# The site, the dish and the dump's timing are facts of the telescope, defined once in
+# converter.telescope (a prototype file had three dish diameters); re-exported here under
+# the simulator's names. Dumps drift ~9.2 s per dump against a 5-minute grid.
 
 N_ANTENNAS_TELESCOPE = 117
 N_SUBBANDS = 16
-N_TIMES = 24
-INTEGRATION_TIME_S = 12.884902
-#: Dump cadence: 24 integrations, so dumps drift ~9.2 s per dump against a 5-minute grid.
-DUMP_CADENCE_S = N_TIMES * INTEGRATION_TIME_S
+N_TIMES = INTEGRATIONS_PER_DUMP
+DUMP_CADENCE_S = DUMP_SECONDS
 CHANNELS_PER_SUBBAND = 48
 POLARIZATIONS = (-5, -6)  # XX, YY (AIPS memo 117)
 

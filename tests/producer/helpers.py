@@ -17,14 +17,12 @@ from typing import Any, ClassVar
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from converter.telescope import DUMP_SECONDS
 from dsa110_stream.settings import TopicSettings
 from producer.service import ProducerService
 from producer.settings import ProducerSettings
 from schemas.codec import EventCodec
 from simulator import SimulationConfig, SimulationResult, simulate
-
-#: 24 integrations of 12.884902 s.
-DUMP_SECONDS = 24 * 12.884902
 
 
 def recent_start(hours_ago: float = 6.0) -> datetime:
