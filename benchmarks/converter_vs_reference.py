@@ -15,8 +15,8 @@ CPU time at its first touch, and that must fall alike on every side.
 
 Reported per run: the wall time of the conversion call (what the ratios use; Python
 start-up and imports are reported separately as process wall), the child's peak RSS and
-CPU seconds (``wait4``), our per-stage times, and the load average. The machine is shared, so runs
-alternate and the table shows medians and every run.
+CPU seconds (``wait4``), our per-stage times, and the load average. The machine is
+shared, so runs alternate and the table shows medians and every run.
 
     .venv/bin/python benchmarks/converter_vs_reference.py --workdir /tmp/dsa110-bench \\
         > /tmp/dsa110-bench.log 2>&1 &
