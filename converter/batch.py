@@ -3,7 +3,9 @@
 Grouping is :func:`converter.grouping.find_subband_groups`, the same rule the producer
 applies to the live stream, so a batch run and the streaming service name and fill
 groups identically. Each group becomes ``OUTPUT_DIR/<group_id>.ms``; a group whose MS
-already exists with a matching manifest is reused, not converted again.
+already exists with a matching manifest is reused, not converted again. The groups are
+converted one after the other in a worker process (:mod:`converter.isolated`), so a
+conversion that crashes fails its own group only.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from pathlib import Path
 
 import structlog
 
-from converter.convert import convert_group
 from converter.errors import ConversionError, InputValidationError
 from converter.grouping import N_SUBBANDS, SubbandGroup, find_subband_groups
+from converter.isolated import IsolatedConverter
 from converter.options import ConversionOptions
 
 log = structlog.get_logger(__name__)
@@ -84,8 +86,24 @@ def run_batch(
     *,
     progress: Callable[[Iterable[tuple[SubbandGroup, Path]]], Iterable[tuple[SubbandGroup, Path]]]
     | None = None,
+    converter: IsolatedConverter | None = None,
 ) -> BatchSummary:
-    """Convert the planned groups one after the other; a failure does not stop the run."""
+    """Convert the planned groups one after the other; a failure does not stop the run.
+
+    ``converter`` is the worker to use (for instance one that configures logging in
+    the worker process); by default a new one, closed at the end.
+    """
+    with converter or IsolatedConverter() as worker:
+        return _convert_planned(plan, options, worker, progress)
+
+
+def _convert_planned(
+    plan: BatchPlan,
+    options: ConversionOptions,
+    worker: IsolatedConverter,
+    progress: Callable[[Iterable[tuple[SubbandGroup, Path]]], Iterable[tuple[SubbandGroup, Path]]]
+    | None,
+) -> BatchSummary:
     summary = BatchSummary(skipped_incomplete=[g.group_id for g in plan.incomplete])
     started = time.perf_counter()
     items: Iterable[tuple[SubbandGroup, Path]] = plan.to_convert
@@ -94,7 +112,7 @@ def run_batch(
     for group, output in items:
         bound = log.bind(group_id=group.group_id)
         try:
-            result = convert_group(group.ordered_paths(), output, options)
+            result = worker.convert(group.ordered_paths(), output, options)
         except (ConversionError, OSError) as exc:
             kind = "bad input" if isinstance(exc, InputValidationError) else "failed"
             bound.error("conversion failed", kind=kind, error=str(exc))

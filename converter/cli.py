@@ -231,6 +231,7 @@ def run_convert_dir(args: argparse.Namespace) -> int:
 
     from converter.batch import plan_batch, run_batch
     from converter.errors import ConversionError
+    from converter.isolated import IsolatedConverter
     from converter.options import ConversionOptions
 
     try:
@@ -268,7 +269,8 @@ def run_convert_dir(args: argparse.Namespace) -> int:
     def progress(items: Any) -> Any:
         return tqdm(items, desc="converting", unit="dump", disable=args.no_progress)
 
-    summary = run_batch(plan, options, progress=progress)
+    worker = IsolatedConverter(initializer=configure_logging, initargs=(args.log_level,))
+    summary = run_batch(plan, options, progress=progress, converter=worker)
     times = summary.conversion_seconds
     mean = f", {sum(times) / len(times):.1f} s per conversion" if times else ""
     print(

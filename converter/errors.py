@@ -28,3 +28,7 @@ class InputValidationError(ConversionError):
         self.problem = problem
         where = f"{path}" if path is not None else "input files"
         super().__init__(f"{where}: {field}: {problem}")
+
+    def __reduce__(self) -> tuple[type[InputValidationError], tuple[Path | None, str, str]]:
+        # Rebuilt from its fields, not from the message: it crosses process boundaries.
+        return type(self), (self.path, self.field, self.problem)

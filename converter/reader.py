@@ -19,7 +19,9 @@ are read block by block through h5py into a staging buffer, slower but correct.
 
 A file truncated *while* it is mapped would end the process with SIGBUS; the inputs
 are complete files (the producer publishes only closed files) and every chunk is
-checked to lie inside the file when it is opened.
+checked to lie inside the file when it is opened. Where it would cost more than one
+group, conversions run in a worker process: the consumer's pool, and ``convert-dir``'s
+:mod:`converter.isolated`.
 """
 
 from __future__ import annotations
