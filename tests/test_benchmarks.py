@@ -60,6 +60,17 @@ def test_report_states_ratios_and_a_read_cap(bench):
     assert "reads capped at 550 MB/s" in bench.render(summary, _runs())
 
 
+@pytest.mark.parametrize(
+    ("memory", "said"),
+    [("backed", "memory touched before each drop"), ("reclaimed", "caches dropped only")],
+)
+def test_report_states_the_memory_state(bench, memory, said):
+    summary = bench.summarise(_runs(), int(3.45e9))
+    assert said not in bench.render(summary, _runs())
+    summary["memory"] = memory
+    assert f"{said} (`--memory {memory}`)" in bench.render(summary, _runs())
+
+
 def test_every_run_lists_its_cpu_seconds(bench):
     text = bench.render(bench.summarise(_runs(), int(3.45e9)), _runs())
     assert "| 0 | ours | 5.00 | 7.00 | 6.25 | 0.90 |" in text
