@@ -307,7 +307,8 @@ READ_STRATEGIES = ("plain", "advised", "threads")
 
 def cold_read(files: list[Path], strategy: str, memory: str) -> float:
     """Seconds to read every input once from a cold page cache."""
-    from converter.prefetch import ADVICE_STEP_BYTES, Prefetcher
+    from converter.prefetch import Prefetcher
+    from converter.reader import ADVICE_STEP_BYTES
 
     def advise() -> None:
         for path in files:

@@ -13,8 +13,9 @@ with no copy to this process and no Python between 64 MB steps (a Python read lo
 waits for the GIL after every read while the parser holds it). Not
 ``POSIX_FADV_WILLNEED``: it streams as fast, but with the pages it brings in, the rest
 of a conversion took 4.6 s instead of 3.2-3.4 s (measured side by side, pages in memory
-either way; probably smaller folios on that path). Measured per dump:
-``sendfile`` with two threads 1.40-1.52 s, 8 MB reads with two threads 1.65-1.70 s.
+either way; the cause was not established, and this virtual machine's memory makes
+such comparisons swing: see "Reading the figures" in docs/converter.md). Measured per
+dump: ``sendfile`` with two threads 1.40-1.52 s, 8 MB reads with two threads 1.65-1.70 s.
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-#: Linux reads at most max(read_ahead_kb, max_sectors_kb) per WILLNEED call (8 MB on the
-#: project's machines; the rest of a larger range is silently ignored), so every range
-#: is announced in steps of this size.
-ADVICE_STEP_BYTES = 4 * 2**20
 #: Threads reading at once: two keep this disk's queue full.
 READ_THREADS = 2
 #: Bytes per ``sendfile`` call (a stop request is noticed between calls).

@@ -41,7 +41,11 @@ import numpy as np
 import numpy.typing as npt
 
 from converter.errors import InputValidationError
-from converter.prefetch import ADVICE_STEP_BYTES
+
+#: Linux reads at most max(read_ahead_kb, max_sectors_kb) per WILLNEED call (8 MB on the
+#: project's machines; the rest of a larger range is silently ignored), so every range
+#: is announced in steps of this size.
+ADVICE_STEP_BYTES = 4 * 2**20
 
 #: Datasets read per row, and their dtypes in memory.
 DATASETS: dict[str, np.dtype[Any]] = {
