@@ -11,6 +11,7 @@ Exceptions of a conversion (:class:`~converter.errors.InputValidationError`, oth
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,12 +49,12 @@ class IsolatedConverter:
         self, files: Sequence[Path], output: Path, options: ConversionOptions
     ) -> ConversionResult:
         """Convert in the worker; raise :class:`WorkerDied` if it died meanwhile."""
-        pool = self._worker()
+        call = functools.partial(convert_group, list(files), output, options)
         try:
-            future = pool.submit(convert_group, list(files), output, options)
+            future = self._worker().submit(call)
         except BrokenProcessPool:  # died while idle: nothing of ours was lost, start again
             self._discard()
-            future = self._worker().submit(convert_group, list(files), output, options)
+            future = self._worker().submit(call)
         try:
             return future.result()
         except BrokenProcessPool as exc:
