@@ -12,9 +12,13 @@ timed part starts right after its own cache drop (the children drop again once t
 imports are done), with memory in the state ``--memory`` names, alike on every side:
 ``backed`` (default) reads the inputs once through a buffer before the drop, so the
 memory the page cache is about to use has been touched, as on hardware that keeps its
-memory; ``reclaimed`` only drops. The two differ on a virtual machine that hands free
+memory; ``reclaimed`` only drops; ``kept`` is ``backed`` with the machine's free page
+reporting paused for the whole run and its free memory touched once first, so that no
+memory goes back to the host at all. They differ on a virtual machine that hands free
 memory back to its host (virtio-balloon free page reporting, stated in the report):
-memory taken back costs ~1.7 µs of CPU per 4 KB page at its first touch.
+memory taken back costs ~1.7 µs of CPU per 4 KB page at its first touch, and freed
+memory goes back within ~2 s, so ``backed`` keeps only some of it. ``kept`` behaves as
+hardware does (needs root; the reporting order is restored afterwards).
 
 Reported per run: the wall time of the conversion call (what the ratios use; Python
 start-up and imports are reported separately as process wall), the child's peak RSS and
@@ -46,7 +50,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,13 +58,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BLKIO = Path("/sys/fs/cgroup/blkio")
 READ_BUFFER = 16 * 2**20
+#: Linux reads at most max(read_ahead_kb, max_sectors_kb) per WILLNEED call (the rest
+#: of a larger range is silently ignored), so the ``advised`` floor asks in steps.
+ADVICE_STEP_BYTES = 4 * 2**20
 #: Our stages in pipeline order (converter.convert); read/rephase/write overlap.
 STAGE_ORDER = (
     "inspect",
     "validate",
-    "index",
     "geometry",
     "create",
+    "wait_read",
     "read_rephase",
     "wait_write",
     "write",
@@ -89,8 +96,9 @@ def main() -> int:
         "--memory",
         choices=MEMORY_STATES,
         default="backed",
-        help="memory before each timed part: inputs touched then dropped (backed, as on "
-        "hardware), or dropped only (reclaimed: on a VM, free memory goes back to the host)",
+        help="memory before each timed part: inputs touched then dropped (backed), dropped "
+        "only (reclaimed: on a VM, free memory goes back to the host), or backed with the "
+        "VM's free page reporting paused for the run (kept: as on hardware; root)",
     )
     parser.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
@@ -173,6 +181,21 @@ def run_benchmark(args: argparse.Namespace) -> int:
     input_bytes = sum(f.stat().st_size for f in files)
     print(f"{len(files)} input files, {input_bytes / 1e9:.2f} GB in {workdir}", flush=True)
     warm_up(workdir)
+    with memory_kept() if args.memory == "kept" else contextlib.nullcontext():
+        runs = run_rounds(args, files, workdir)
+    summary = summarise(runs, input_bytes)
+    summary["read_limit_mb_s"] = args.read_limit
+    summary["memory"] = args.memory
+    text = render(summary, runs)
+    print(text, flush=True)
+    (workdir / "results.json").write_text(json.dumps({"summary": summary, "runs": runs}, indent=2))
+    if args.docs:
+        update_docs(args.docs, text, args.section)
+    return 0
+
+
+def run_rounds(args: argparse.Namespace, files: list[Path], workdir: Path) -> list[dict[str, Any]]:
+    """Ours, the reference and the floor, one after the other, ``args.rounds`` times."""
     runs: list[dict[str, Any]] = []
     for round_index in range(args.rounds):
         for kind in ("ours", "reference"):
@@ -185,15 +208,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         floor["round"] = round_index
         runs.append(floor)
         report_run(floor)
-    summary = summarise(runs, input_bytes)
-    summary["read_limit_mb_s"] = args.read_limit
-    summary["memory"] = args.memory
-    text = render(summary, runs)
-    print(text, flush=True)
-    (workdir / "results.json").write_text(json.dumps({"summary": summary, "runs": runs}, indent=2))
-    if args.docs:
-        update_docs(args.docs, text, args.section)
-    return 0
+    return runs
 
 
 def simulate_dump(workdir: Path, antennas: int) -> list[Path]:
@@ -308,7 +323,6 @@ READ_STRATEGIES = ("plain", "advised", "threads")
 def cold_read(files: list[Path], strategy: str, memory: str) -> float:
     """Seconds to read every input once from a cold page cache."""
     from converter.prefetch import Prefetcher
-    from converter.reader import ADVICE_STEP_BYTES
 
     def advise() -> None:
         for path in files:
@@ -322,7 +336,7 @@ def cold_read(files: list[Path], strategy: str, memory: str) -> float:
     cold_cache(files, memory)
     start = time.perf_counter()
     if strategy == "threads":
-        with Prefetcher(files) as prefetcher:
+        with Prefetcher.whole_files(files) as prefetcher:
             prefetcher.join()
         return time.perf_counter() - start
     if strategy == "advised":
@@ -344,7 +358,7 @@ def read_through(files: list[Path]) -> None:
 
 
 #: Memory states before a timed part; see the module docstring.
-MEMORY_STATES = ("backed", "reclaimed")
+MEMORY_STATES = ("backed", "reclaimed", "kept")
 
 
 def cold_cache(files: list[Path], memory: str) -> None:
@@ -353,9 +367,10 @@ def cold_cache(files: list[Path], memory: str) -> None:
     ``backed``: the inputs are read once first, so the memory their pages will occupy
     again has just been touched (on hardware memory always is; a virtual machine that
     hands free memory back to its host would otherwise charge the timed part ~1.4 s of
-    CPU per 3.45 GB at first touch). ``reclaimed``: only the drop.
+    CPU per 3.45 GB at first touch). ``reclaimed``: only the drop. ``kept``: as
+    ``backed``, inside :func:`memory_kept`.
     """
-    if memory == "backed":
+    if memory in ("backed", "kept"):
         read_through(files)
     drop_caches(files)
 
@@ -395,6 +410,43 @@ def free_page_reporting(devices: Path = Path("/sys/bus/virtio/devices")) -> bool
         if len(features) > BALLOON_F_REPORTING and features[BALLOON_F_REPORTING] == "1":
             return True
     return False
+
+
+#: Linux hands the host free blocks of at least 2**order pages; above the largest
+#: order (10) it hands over nothing.
+PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
+NO_REPORTING_ORDER = 11
+#: Memory left untouched by :func:`touch_free_memory`, so the machine never runs short.
+SPARE_MEMORY = 3 * 2**30
+
+
+@contextlib.contextmanager
+def memory_kept(
+    parameter: Path = PAGE_REPORTING_ORDER, touch: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Pause free page reporting for the run and touch the free memory once first, so
+    that the host backs all of it and takes none back: memory as on hardware."""
+    try:
+        order = parameter.read_text().strip()
+        parameter.write_text(f"{NO_REPORTING_ORDER}\n")
+    except OSError as exc:
+        raise SystemExit(f"--memory kept needs a writable {parameter} (root): {exc}") from exc
+    try:
+        (touch or touch_free_memory)()
+        yield
+    finally:
+        parameter.write_text(f"{order}\n")
+
+
+def touch_free_memory() -> None:
+    """Write to all available memory but SPARE_MEMORY once, in a child, then free it."""
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    available = next(int(line.split()[1]) * 1024 for line in meminfo if "MemAvailable" in line)
+    size = max(0, available - SPARE_MEMORY)
+    print(f"touching {size / 2**30:.1f} GiB of free memory once", flush=True)
+    subprocess.run(
+        [sys.executable, "-c", f"import numpy; numpy.ones({size}, numpy.uint8)"], check=True
+    )
 
 
 def tree_bytes(root: Path) -> int:
@@ -484,6 +536,9 @@ def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             if summary.get("memory") == "backed"
             else "; caches dropped only (`--memory reclaimed`)"
             if summary.get("memory") == "reclaimed"
+            else "; free page reporting paused for the run, free memory touched once, and "
+            "memory touched before each drop: memory kept, as on hardware (`--memory kept`)"
+            if summary.get("memory") == "kept"
             else ""
         )
         + (

@@ -47,7 +47,7 @@ def build_backlog(work: Path, n_dumps: int) -> Path:
     iers.conf.auto_download = False
     iers.conf.auto_max_age = None
     iers.conf.iers_degraded_accuracy = "warn"
-    first = (datetime.now(UTC) - timedelta(hours=1) - n_dumps * timedelta(seconds=DUMP_SECONDS))
+    first = datetime.now(UTC) - timedelta(hours=1) - n_dumps * timedelta(seconds=DUMP_SECONDS)
     template = simulate(
         work / "template",
         SimulationConfig(n_antennas=4, n_times=24, start=first.replace(microsecond=0)),
@@ -90,8 +90,10 @@ def delete_topics(bootstrap: str, topics: TopicSettings) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bootstrap-servers", default=os.environ.get(
-        "DSA110_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("DSA110_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+    )
     parser.add_argument("--dumps", type=int, default=3600, help="default 3600 (~3 days)")
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--header-workers", type=int, default=0)
@@ -103,22 +105,29 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="producer-bench-"))
     log_path = work / "producer.log"
     suffix = uuid.uuid4().hex[:8]
-    topics = TopicSettings(subbands=f"bench.subbands.{suffix}", ms_ready=f"bench.ms-ready.{suffix}",
-                           dead_letter=f"bench.dead-letter.{suffix}")
+    topics = TopicSettings(
+        subbands=f"bench.subbands.{suffix}",
+        ms_ready=f"bench.ms-ready.{suffix}",
+        dead_letter=f"bench.dead-letter.{suffix}",
+    )
     try:
         started = time.perf_counter()
         incoming = build_backlog(work, args.dumps)
         n_files = sum(1 for _ in incoming.iterdir())
-        print(f"backlog: {n_files} files in {incoming} ({time.perf_counter() - started:.1f} s "
-              "to build)")
-        settings = ProducerSettings.model_validate({
-            "input_dir": incoming,
-            "kafka": {"bootstrap_servers": args.bootstrap_servers},
-            "topics": topics,
-            "layout": {"partitions": args.partitions, "replication_factor": 1},
-            "stable_seconds": 30.0,
-            "header_workers": args.header_workers,
-        })
+        print(
+            f"backlog: {n_files} files in {incoming} ({time.perf_counter() - started:.1f} s "
+            "to build)"
+        )
+        settings = ProducerSettings.model_validate(
+            {
+                "input_dir": incoming,
+                "kafka": {"bootstrap_servers": args.bootstrap_servers},
+                "topics": topics,
+                "layout": {"partitions": args.partitions, "replication_factor": 1},
+                "stable_seconds": 30.0,
+                "header_workers": args.header_workers,
+            }
+        )
         with log_path.open("w") as log_file:
             stderr, sys.stderr = sys.stderr, log_file
             try:
@@ -130,11 +139,15 @@ def main() -> int:
         published = first.metrics.files_published._value.get()
         latency = first.metrics.publish_latency
         print(f"header workers: {args.header_workers}")
-        print(f"bootstrap: {published:.0f} files published in {bootstrap_s:.1f} s "
-              f"= {published / bootstrap_s:.0f} files/s")
+        print(
+            f"bootstrap: {published:.0f} files published in {bootstrap_s:.1f} s "
+            f"= {published / bootstrap_s:.0f} files/s"
+        )
         print(f"  mean delivery latency {latency._sum.get() / max(published, 1) * 1000:.0f} ms")
-        print(f"restart:   state rebuilt from {second.metrics.files_seen._value.get():.0f} new "
-              f"files + the topic, nothing republished, in {restart_s:.1f} s")
+        print(
+            f"restart:   state rebuilt from {second.metrics.files_seen._value.get():.0f} new "
+            f"files + the topic, nothing republished, in {restart_s:.1f} s"
+        )
         print(f"load average during the run: {os.getloadavg()}")
         print(f"producer log: {log_path}")
     finally:

@@ -12,8 +12,6 @@ no exception object has to survive pickling. Workers die with the consumer
 from __future__ import annotations
 
 import os
-import signal
-import sys
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import structlog
+
+from converter.process_lifetime import die_with_parent
 
 if TYPE_CHECKING:
     from converter.options import ConversionResult
@@ -106,25 +106,12 @@ def _failure(exc: BaseException, transient: bool) -> ConversionFailure:
 
 def _init_worker(parent_pid: int, log_level: str, log_json: bool | None) -> None:
     """Runs first in each worker: die with the consumer, log like it, CASA offline."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     from dsa110_stream.casa_env import configure_offline_casa
     from dsa110_stream.logs import configure_logging
 
     configure_logging(log_level, log_json)
     configure_offline_casa()
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    # Linux only: the kernel sends SIGKILL to this worker when its parent dies. Without it
-    # a worker of a kill -9'ed consumer would keep writing while a restarted one starts.
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 @dataclass(frozen=True)

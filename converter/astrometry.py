@@ -173,29 +173,7 @@ def row_geometry(
     """
     ref = inputs.reference
     times, time_index = np.unique(ref.time_jd, return_inverse=True)
-    lst = np.asarray(get_lst_for_time(times, telescope_loc=location), dtype=np.float64)
-    app_ra, app_dec = calc_app_coords(
-        lon_coord=center.ra_rad,
-        lat_coord=center.dec_rad,
-        coord_frame="fk5",
-        coord_epoch=_J2000_EPOCH,
-        time_array=times,
-        lst_array=lst,
-        telescope_loc=location,
-    )
-    app_ra = np.asarray(app_ra, dtype=np.float64)
-    app_dec = np.asarray(app_dec, dtype=np.float64)
-    frame_pa = np.asarray(
-        calc_frame_pos_angle(
-            time_array=times,
-            app_ra=app_ra,
-            app_dec=app_dec,
-            telescope_loc=location,
-            ref_frame="fk5",
-            ref_epoch=_J2000_EPOCH,
-        ),
-        dtype=np.float64,
-    )
+    lst, app_ra, app_dec, frame_pa = _apparent_center(times, location, center)
     lat, lon = float(location.lat.rad), float(location.lon.rad)
     common = {
         "lst_array": lst[time_index],
@@ -228,6 +206,55 @@ def row_geometry(
         center_app_ra_rad=app_ra,
         center_app_dec_rad=app_dec,
     )
+
+
+def _apparent_center(
+    times_jd: npt.NDArray[np.float64], location: EarthLocation, center: PhaseCenter
+) -> tuple[npt.NDArray[np.float64], ...]:
+    """Apparent LST, the centre's apparent RA and Dec, and the J2000 frame's position
+    angle, at each time."""
+    lst = np.asarray(get_lst_for_time(times_jd, telescope_loc=location), dtype=np.float64)
+    app_ra, app_dec = calc_app_coords(
+        lon_coord=center.ra_rad,
+        lat_coord=center.dec_rad,
+        coord_frame="fk5",
+        coord_epoch=_J2000_EPOCH,
+        time_array=times_jd,
+        lst_array=lst,
+        telescope_loc=location,
+    )
+    app_ra = np.asarray(app_ra, dtype=np.float64)
+    app_dec = np.asarray(app_dec, dtype=np.float64)
+    frame_pa = np.asarray(
+        calc_frame_pos_angle(
+            time_array=times_jd,
+            app_ra=app_ra,
+            app_dec=app_dec,
+            telescope_loc=location,
+            ref_frame="fk5",
+            ref_epoch=_J2000_EPOCH,
+        ),
+        dtype=np.float64,
+    )
+    return lst, app_ra, app_dec, frame_pa
+
+
+def preload_astrometry() -> None:
+    """Compute a made-up field centre at OVRO once.
+
+    A fresh process's first astropy and pyuvdata calls (frame graph, leap seconds,
+    units) take ~0.3 s more than later ones; a conversion pays them here, in the
+    background while its inputs are surveyed, not in its geometry stage.
+    """
+    location = EarthLocation.from_geodetic(
+        lon=OVRO_MMA_LONGITUDE_RAD * u.rad,
+        lat=OVRO_MMA_LATITUDE_RAD * u.rad,
+        height=OVRO_MMA_ALTITUDE_M * u.m,
+    )
+    itrf_xyz(location)
+    times = np.array([2460676.5])  # any time inside the installed IERS tables
+    ra_rad, dec_rad = meridian_center(float(times[0]), OVRO_MMA_LATITUDE_RAD, location)
+    _apparent_center(times, location, PhaseCenter(ra_rad, dec_rad, "", is_meridian=True))
 
 
 def _iau_name(ra_rad: float, dec_rad: float) -> str:

@@ -1,13 +1,14 @@
 """The block pipeline: re-phase the subbands into MS rows and write them.
 
 Rows are processed in blocks (a multiple of the MS tile height and of the files' chunk
-height, ~85 MB of DATA for a full dump). The stages overlap on two cores:
+height, ~85 MB of DATA for a full dump; :func:`plan_blocks`). The stages overlap on
+two cores:
 
-* the calling thread asks the kernel to read every file's bytes for the block
-  ``READ_AHEAD_BLOCKS`` ahead (``MADV_WILLNEED``; usually in memory already), gathers
-  the current block from the mapped files into an output buffer, re-phased
-  (:mod:`converter.rephase`; no GIL held; half the rows on a helper thread), and lets
-  go of the block's pages (``MADV_DONTNEED``);
+* the prefetcher (:mod:`converter.prefetch`) reads each block's bytes of every file
+  ahead of the computation, in block order (:func:`read_steps`); the calling thread
+  waits until the block is in memory, gathers it from the mapped files into an output
+  buffer, re-phased (:mod:`converter.rephase`; no GIL held; half the rows on a helper
+  thread), and lets go of the block's pages (``MADV_DONTNEED``);
 * a writer thread hands the previous block to casacore, which holds the GIL while it
   copies into its tiles; a third thread then asks the kernel to start writing those
   pages back (``POSIX_FADV_DONTNEED``, no GIL held) so that the final fsync has little
@@ -20,7 +21,7 @@ pages of about two blocks, whatever the size of the dump.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -30,14 +31,20 @@ import numpy.typing as npt
 from converter.errors import InputValidationError
 from converter.inputs import GroupInputs
 from converter.ms_writer import MainBlock, MainTableWriter
+from converter.prefetch import FileRange
 from converter.reader import DATASETS, SubbandReader
-from converter.rephase import TWO_PI_OVER_C, Batch, extremes, gather_into, rephase_into
+from converter.rephase import (
+    TWO_PI_OVER_C,
+    Batch,
+    differs,
+    first_value,
+    gather_into,
+    rephase_into,
+)
 from converter.timing import StageTimer
 
 #: Aim for blocks of about this many bytes of DATA.
 TARGET_BLOCK_BYTES = 96 * 2**20
-#: The disk is asked for the input bytes of this many blocks ahead of the computation.
-READ_AHEAD_BLOCKS = 3
 
 
 @dataclass(frozen=True)
@@ -60,17 +67,49 @@ def block_rows(inputs: GroupInputs, alignment: int) -> int:
     return int(min(rows, -(-ref.n_blts // alignment) * alignment))
 
 
+def plan_blocks(
+    inputs: GroupInputs, readers: dict[int, SubbandReader], tile_rows: int
+) -> list[tuple[int, int]]:
+    """The blocks' row ranges: each starts on an MS tile and on every file's chunk row."""
+    alignment = math.lcm(tile_rows, *(r.row_alignment for r in readers.values()))
+    return list(_ranges(inputs.reference.n_blts, block_rows(inputs, alignment)))
+
+
+def read_steps(
+    blocks: Sequence[tuple[int, int]], readers: dict[int, SubbandReader]
+) -> list[list[FileRange]]:
+    """Per block, the bytes of every file it needs that no earlier block needed.
+
+    A block's chunks of one file lie between its lowest and highest chunk (a band of
+    the file, shared in part with the next block), so each file is read once, from the
+    first block's lowest chunk on, as far as each block needs.
+    """
+    read_up_to: dict[int, int] = {}
+    steps: list[list[FileRange]] = []
+    for start, stop in blocks:
+        step = []
+        for subband, reader in readers.items():
+            low, high = reader.byte_range(start, stop)
+            low = read_up_to.get(subband, low)
+            if high > low:
+                step.append(FileRange(reader.path, low, high))
+                read_up_to[subband] = high
+        steps.append(step)
+    return steps
+
+
 def stream_blocks(
     inputs: GroupInputs,
     readers: dict[int, SubbandReader],
     writer: MainTableWriter,
     rows: BlockInputs,
     timer: StageTimer,
+    blocks: Sequence[tuple[int, int]],
+    ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Fill every row of the bulk columns; raise the first error of any stage."""
-    alignment = math.lcm(writer.shape.tile_rows, *(r.row_alignment for r in readers.values()))
-    size = block_rows(inputs, alignment)
-    blocks = list(_ranges(inputs.reference.n_blts, size))
+    """Fill every row of the bulk columns, block by block; raise the first error of
+    any stage. ``ready(n)`` returns once block n's input bytes are in memory."""
+    size = max(stop - start for start, stop in blocks)
     out_sets = [_output_block(inputs, size, rows) for _ in range(2)]
     sources = _Sources(inputs, readers, rows.pol_map)
     k_rad_per_hz = np.zeros(size)
@@ -94,11 +133,10 @@ def stream_blocks(
     ):
         pending: list[Future[None]] = []
         try:
-            for ahead in blocks[:READ_AHEAD_BLOCKS]:
-                sources.will_need(*ahead)
             for index, (start, stop) in enumerate(blocks):
-                if index + READ_AHEAD_BLOCKS < len(blocks):
-                    sources.will_need(*blocks[index + READ_AHEAD_BLOCKS])
+                if ready is not None:
+                    with timer.stage("wait_read"):
+                        ready(index)
                 if len(pending) >= 2:  # the output set we are about to reuse
                     with timer.stage("wait_write"):
                         pending.pop(0).result()
@@ -171,10 +209,6 @@ class _Sources:
         n_freqs = self.inputs.band.channels_per_subband
         return Batch.of(sources, firsts, descending, n_freqs, self.pol_map)
 
-    def will_need(self, start: int, stop: int) -> None:
-        for reader in self.readers.values():
-            reader.will_need(start, stop)
-
     def done_with(self, start: int, stop: int) -> None:
         for reader in self.readers.values():
             reader.done_with(start, stop)
@@ -202,12 +236,12 @@ def _compute_block(
         helper.submit(_fill_rows, inputs, sources, start, lo, hi, out, k_rad_per_hz)
         for lo, hi in halves[1:]
     ]
-    nsamples = _fill_rows(inputs, sources, start, *halves[0], out, k_rad_per_hz)
-    for future in futures:
-        nsamples |= future.result()
+    filled = [_fill_rows(inputs, sources, start, *halves[0], out, k_rad_per_hz)]
+    filled += [future.result() for future in futures]
     weight = out.weight[:n]
-    if len(nsamples) == 1:  # nsamples are usually all equal
-        weight[...] = nsamples.pop()
+    uniform = {half.nsamples for half in filled}
+    if len(uniform) == 1 and None not in uniform:  # nsamples are usually all equal
+        weight[...] = uniform.pop()
     else:
         weight[...] = _median_nsamples(inputs, sources, start, stop)
     np.divide(1.0, np.sqrt(weight), out=out.sigma[:n], where=weight > 0)
@@ -215,9 +249,21 @@ def _compute_block(
     swap = np.flatnonzero(rows.conjugate_rows[start:stop])
     if swap.size:
         out.data[swap] = np.conjugate(out.data[swap])
-    np.all(out.flags[:n], axis=(1, 2), out=out.flag_row[:n])
+    if any(half.flagged for half in filled):
+        np.all(out.flags[:n], axis=(1, 2), out=out.flag_row[:n])
+    else:  # every present channel is unflagged
+        out.flag_row[:n] = False
     if rows.model_per_time is not None and out.model is not None:
         out.model[:n] = rows.model_per_time[rows.time_index[start:stop], :, np.newaxis]
+
+
+@dataclass(frozen=True)
+class _Filled:
+    """What filling some rows found: any flag set, and the one nsamples value of all
+    their values (None if they are not all equal)."""
+
+    flagged: bool
+    nsamples: float | None
 
 
 def _fill_rows(
@@ -228,17 +274,32 @@ def _fill_rows(
     hi: int,
     out: MainBlock,
     k_rad_per_hz: npt.NDArray[np.float64],
-) -> set[float]:
-    """Rows ``lo..hi`` of the block that starts at ``start``: DATA and FLAG filled, the
-    extreme nsamples returned."""
+) -> _Filled:
+    """Rows ``lo..hi`` of the block that starts at ``start``: DATA and FLAG filled.
+
+    Flags are gathered only where some are set (usually none are); otherwise the
+    subbands' channels are cleared, since the buffer holds an earlier block's flags.
+    """
     band = inputs.band
     first, last, n = start + lo, start + hi, hi - lo
     for batch in sources.batches("visdata", first, last):
         lowest = band.freqs_hz[batch.first_channels]
         rephase_into(batch, lowest, k_rad_per_hz[lo:hi], band.channel_width_hz, out.data[lo:hi], n)
+    flagged = False
     for batch in sources.batches("flags", first, last):
-        gather_into(batch, out.flags[lo:hi], n)
-    return {x for batch in sources.batches("nsamples", first, last) for x in extremes(batch, n)}
+        if differs(batch, n, False):
+            gather_into(batch, out.flags[lo:hi], n)
+            flagged = True
+        else:
+            for channel in batch.first_channels.tolist():
+                out.flags[lo:hi, channel : channel + batch.n_freqs] = False
+    value: float | None = None
+    for batch in sources.batches("nsamples", first, last):
+        candidate = float(first_value(batch)) if value is None else value
+        if differs(batch, n, candidate):
+            return _Filled(flagged, None)
+        value = candidate
+    return _Filled(flagged, value)
 
 
 def _median_nsamples(

@@ -1,14 +1,14 @@
 """``convert_group``: the subband files of one dump → one Measurement Set.
 
 Stages, each timed: ``inspect`` (stat the inputs, look for a reusable MS), ``validate``
-(headers of every file, before any heavy work), ``index`` (where each file's chunks
-are, built file by file as the headers pass), ``geometry`` (phase centre, uvw and the w
-change of every row), ``create`` (MS skeleton, subtables, per-row columns), the
-overlapping block stages ``read_rephase`` and ``write`` (``wait_write``: the compute
-waiting for a free output buffer), ``flush`` (casacore closes the table) and ``publish``
-(fsync and rename into place). From the first header on, the input files are read
-ahead in the background (:mod:`converter.prefetch`), so the disk streams while the CPU
-checks and sets up.
+(every file's header and chunk index, read in parallel processes, and the checks that
+they fit together, before any heavy work: :mod:`converter.survey`), ``geometry`` (phase
+centre, uvw and the w change of every row), ``create`` (MS skeleton, subtables, per-row
+columns), the overlapping block stages ``read_rephase`` and ``write`` (``wait_read``:
+the compute waiting for the disk; ``wait_write``: for a free output buffer), ``flush``
+(casacore closes the table) and ``publish`` (fsync and rename into place). Once the
+inputs are validated, the disk reads them ahead in the order the blocks need them
+(:mod:`converter.prefetch`), while the CPU sets up and then computes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,19 @@ from converter.astrometry import (
     choose_phase_center,
     meridian_center,
     offline_earth_orientation,
+    preload_astrometry,
     row_geometry,
 )
-from converter.blocks import BlockInputs, check_readers_match, stream_blocks
+from converter.blocks import (
+    BlockInputs,
+    check_readers_match,
+    plan_blocks,
+    read_steps,
+    stream_blocks,
+)
 from converter.earth_orientation import load_earth_orientation
 from converter.errors import ConversionError, InputValidationError
-from converter.inputs import GroupInputs, SubbandHeader, read_group_inputs
+from converter.inputs import GroupInputs, SubbandHeader, check_group_inputs
 from converter.manifest import (
     StagingArea,
     check_replaceable,
@@ -50,16 +56,18 @@ from converter.manifest import (
     package_version,
     reusable_manifest,
     reuse_key,
+    software_versions,
 )
 from converter.model import calibrator_model
-from converter.ms_layout import MainTableShape
+from converter.ms_layout import MainTableShape, tile_rows
 from converter.ms_subtables import SOURCE_KEYWORD, SubtableContents, write_subtables
 from converter.ms_writer import MainTableWriter, RowMetadata
 from converter.options import ConversionOptions, ConversionResult, InputFile
 from converter.prefetch import Prefetcher
-from converter.reader import SubbandReader
+from converter.reader import DatasetLayout, SubbandReader
 from converter.rephase import load_kernels
 from converter.stations import station_positions
+from converter.survey import Survey
 from converter.telescope import DISH_DIAMETER_M
 from converter.timing import StageTimer
 
@@ -104,37 +112,52 @@ def _convert(files: Sequence[Path], output: Path, options: ConversionOptions) ->
         result = dataclasses.replace(result, stage_seconds=timer.seconds())
         log.info("reused existing measurement set", ms=str(output), group_id=result.group_id)
         return result
-    # While the disk and the checks run: what a fresh process would otherwise load on
-    # the critical path (the IERS table for the LST, the compiled kernels).
-    preload = threading.Thread(target=_preload, name="preload", daemon=True)
-    preload.start()
     with ExitStack() as stack:
-        # The disk reads the files (in the order validation visits them) while the CPU
-        # parses headers and chunk indexes, each file once it is in memory.
-        prefetcher = stack.enter_context(Prefetcher([p for p in paths if p.is_file()]))
-        readers: dict[int, SubbandReader] = {}
+        with timer.stage("validate"):
+            inputs, layouts = _validate(paths, options)
+            readers = {
+                subband: stack.enter_context(SubbandReader(header.path, layouts[subband]))
+                for subband, header in inputs.headers.items()
+            }
+            check_readers_match(inputs, readers)
+        # From here on the disk reads each block's bytes ahead of the block loop, while
+        # the CPU sets up (geometry, the MS skeleton) and then computes.
+        blocks = plan_blocks(inputs, readers, tile_rows(inputs.reference.n_blts))
+        prefetcher = stack.enter_context(Prefetcher(read_steps(blocks, readers)))
+        return _build(inputs, readers, blocks, prefetcher, output, options, input_files, key, timer)
 
-        def index(header: SubbandHeader) -> None:
-            with timer.stage("index"):
-                readers[header.subband] = stack.enter_context(SubbandReader(header.path))
 
-        started = time.perf_counter()
-        inputs = read_group_inputs(
-            paths,
+def _validate(
+    paths: Sequence[Path], options: ConversionOptions
+) -> tuple[GroupInputs, dict[int, dict[str, DatasetLayout]]]:
+    """Survey every file (header and chunk index) and check that the headers fit
+    together; the layouts of each subband's datasets come back with the checked group."""
+    layouts: dict[int, dict[str, DatasetLayout]] = {}
+    with Survey(paths) as survey:
+        # Only now, with the survey's processes forked: what a fresh process would
+        # otherwise load on the critical path (IERS table, kernels, astropy's first calls).
+        preload = threading.Thread(target=_preload, name="preload", daemon=True)
+        preload.start()
+
+        def headers() -> Iterator[SubbandHeader]:
+            for found in survey.results():
+                layouts[found.header.subband] = found.layouts
+                yield found.header
+
+        inputs = check_group_inputs(
+            headers(),
             expected_subbands=options.expected_subbands,
             channels_per_subband=options.channels_per_subband,
-            before_each=prefetcher.wait_for,
-            after_each=index,
         )
-        check_readers_match(inputs, readers)
-        timer.add("validate", time.perf_counter() - started - timer.seconds().get("index", 0.0))
-        preload.join()
-        return _build(inputs, readers, output, options, input_files, key, timer)
+    preload.join()
+    return inputs, layouts
 
 
 def _build(
     inputs: GroupInputs,
     readers: dict[int, SubbandReader],
+    blocks: list[tuple[int, int]],
+    prefetcher: Prefetcher,
     output: Path,
     options: ConversionOptions,
     input_files: tuple[InputFile, ...],
@@ -175,7 +198,7 @@ def _build(
                 )
                 writer.put_keyword(SOURCE_KEYWORD, f"Table: {staging.ms_path / 'SOURCE'}")
                 writer.put_keyword("DSA110_GROUP_ID", inputs.group_id)
-            stream_blocks(inputs, readers, writer, block_inputs, timer)
+            stream_blocks(inputs, readers, writer, block_inputs, timer, blocks, prefetcher.wait_for)
             with timer.stage("flush"):
                 writer.close()
         _check_unchanged(input_files)
@@ -196,7 +219,9 @@ def _build(
 
 def _preload() -> None:
     load_earth_orientation()
+    preload_astrometry()
     load_kernels()
+    software_versions()
 
 
 def _stat(path: Path) -> InputFile:

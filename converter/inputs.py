@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,29 +144,20 @@ class GroupInputs:
         return first.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
 
 
-def read_group_inputs(
-    paths: Sequence[Path],
+def check_group_inputs(
+    headers: Iterable[SubbandHeader],
     *,
     expected_subbands: int,
     channels_per_subband: int | None = None,
-    before_each: Callable[[Path], None] | None = None,
-    after_each: Callable[[SubbandHeader], None] | None = None,
 ) -> GroupInputs:
-    """Read and cross-check every file's header; raise :class:`InputValidationError`.
+    """Cross-check the headers of one group's files (in the order the files were given).
 
-    ``before_each`` is called with each path before its header is read (the conversion
-    waits there until the file is in memory); ``after_each`` with each header as soon
-    as it has passed its own checks, while that file's pages are fresh in memory (the
-    conversion indexes the file's chunks there). The checks across files come after
-    the last file.
+    Each header is checked against the ones before it as it arrives, so an iterator
+    that raises a file's own error at that file's turn reports the same first error as
+    reading the files one by one.
     """
-    if not paths:
-        raise InputValidationError(None, "files", "no input files were given")
-    headers: dict[int, SubbandHeader] = {}
-    for path in paths:
-        if before_each is not None:
-            before_each(Path(path))
-        header = read_subband_header(Path(path))
+    by_subband: dict[int, SubbandHeader] = {}
+    for header in headers:
         if header.subband >= expected_subbands:
             raise InputValidationError(
                 header.path,
@@ -174,21 +165,21 @@ def read_group_inputs(
                 f"subband {header.subband:02d} is outside the expected "
                 f"sb00..sb{expected_subbands - 1:02d}",
             )
-        if header.subband in headers:
-            other = headers[header.subband].path
+        if header.subband in by_subband:
+            other = by_subband[header.subband].path
             raise InputValidationError(
                 header.path,
                 "file name",
                 f"a second file for subband {header.subband:02d} (the first is {other}); "
                 "give one file per subband",
             )
-        headers[header.subband] = header
-        if after_each is not None:
-            after_each(header)
-    _check_consistent(list(headers.values()), channels_per_subband)
-    band = _band_plan(headers, expected_subbands)
-    missing = tuple(sb for sb in range(expected_subbands) if sb not in headers)
-    return GroupInputs(headers=headers, band=band, missing=missing)
+        by_subband[header.subband] = header
+    if not by_subband:
+        raise InputValidationError(None, "files", "no input files were given")
+    _check_consistent(list(by_subband.values()), channels_per_subband)
+    band = _band_plan(by_subband, expected_subbands)
+    missing = tuple(sb for sb in range(expected_subbands) if sb not in by_subband)
+    return GroupInputs(headers=by_subband, band=band, missing=missing)
 
 
 def read_subband_header(path: Path) -> SubbandHeader:

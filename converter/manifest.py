@@ -14,6 +14,7 @@ scratch directories older than :data:`STALE_SCRATCH`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -54,8 +55,14 @@ _PACKAGES = (
 )
 
 
+@functools.cache
 def software_versions() -> dict[str, str]:
-    """Versions of this package, Python and every library the conversion depends on."""
+    """Versions of this package, Python and every library the conversion depends on.
+
+    Looked up once per process (each lookup scans the installed packages' metadata:
+    slow while the disk streams a conversion's inputs), which is also what a running
+    process is: an upgrade installed under it takes effect when it restarts.
+    """
     versions = {"python": platform.python_version()}
     for package in _PACKAGES:
         try:

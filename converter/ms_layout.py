@@ -44,6 +44,11 @@ _INCREMENTAL = (
 )
 
 
+def tile_rows(n_rows: int) -> int:
+    """TILE_ROWS, or fewer for a small table (a tile never needs more rows than exist)."""
+    return int(min(TILE_ROWS, max(8, -(-n_rows // 8) * 8)))
+
+
 @dataclass(frozen=True)
 class MainTableShape:
     """Sizes that fix the MAIN table's layout."""
@@ -57,8 +62,7 @@ class MainTableShape:
 
     @property
     def tile_rows(self) -> int:
-        """TILE_ROWS, or fewer for a small table (a tile never needs more rows than exist)."""
-        return int(min(TILE_ROWS, max(8, -(-self.n_rows // 8) * 8)))
+        return tile_rows(self.n_rows)
 
     @property
     def bulk_columns(self) -> tuple[str, ...]:

@@ -7,8 +7,8 @@ dataset with the page cache warm, ~6 s per dump), more than a whole conversion m
 take. So HDF5 (through h5py) is asked only *where* the chunks are (``chunk_iter``, once
 per file), and the file is memory-mapped: the compiled kernels of
 :mod:`converter.rephase` gather each value straight from the page cache into the MS
-block, with no intermediate copy. The mapping is advised ahead of use
-(``MADV_WILLNEED``: asynchronous read-ahead) and released behind it
+block, with no intermediate copy. The bytes are read from disk ahead of use by the
+prefetcher (:mod:`converter.prefetch`, block by block) and released behind it
 (``MADV_DONTNEED``: the pages leave this process's resident set, not the page cache),
 so memory stays bounded by a couple of blocks.
 
@@ -41,11 +41,6 @@ import numpy as np
 import numpy.typing as npt
 
 from converter.errors import InputValidationError
-
-#: Linux reads at most max(read_ahead_kb, max_sectors_kb) per WILLNEED call (8 MB on the
-#: project's machines; the rest of a larger range is silently ignored), so every range
-#: is announced in steps of this size.
-ADVICE_STEP_BYTES = 4 * 2**20
 
 #: Datasets read per row, and their dtypes in memory.
 DATASETS: dict[str, np.dtype[Any]] = {
@@ -120,19 +115,26 @@ class SubbandReader:
     Thread-compatible: one reader is used by one thread at a time.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, layouts: dict[str, DatasetLayout] | None = None) -> None:
+        """Open ``path``; ``layouts`` as :func:`read_layouts` found them (read if None)."""
         self.path = path
         self._h5: h5py.File | None = None
         self._map: mmap.mmap | None = None
         self._views: dict[str, npt.NDArray[Any]] = {}
         self._staging: dict[str, npt.NDArray[Any]] = {}
+        self.layouts = read_layouts(path) if layouts is None else layouts
         try:
             size = path.stat().st_size
-            with h5py.File(path, "r") as handle:
-                self.layouts = {
-                    name: _dataset_layout(path, handle["Data"][name], dtype, size)
-                    for name, dtype in DATASETS.items()
-                }
+            for layout in self.layouts.values():  # the file may have shrunk since the survey
+                if layout.chunk_offsets is not None:
+                    _check_inside(
+                        path,
+                        layout.name,
+                        layout.chunk_offsets,
+                        layout.grid.chunk_elements,
+                        layout.dtype.itemsize,
+                        size,
+                    )
             if any(layout.mapped for layout in self.layouts.values()):
                 with path.open("rb") as file:
                     self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -164,22 +166,14 @@ class SubbandReader:
             )
         return self._staged(layout, start, stop)
 
-    def will_need(self, start: int, stop: int) -> None:
-        """Start reading the mapped bytes of rows start..stop from disk (asynchronous)."""
-        self._advise(start, stop, mmap.MADV_WILLNEED)
-
     def done_with(self, start: int, stop: int) -> None:
         """Drop the mapped pages of rows start..stop from this process's resident set."""
-        self._advise(start, stop, mmap.MADV_DONTNEED)
-
-    def _advise(self, start: int, stop: int, advice: int) -> None:
         if self._map is None:
             return
         low, high = self.byte_range(start, stop)
         low -= low % mmap.PAGESIZE
-        step = ADVICE_STEP_BYTES if advice == mmap.MADV_WILLNEED else max(high - low, 1)
-        for offset in range(low, high, step):
-            self._map.madvise(advice, offset, min(step, high - offset))
+        if high > low:
+            self._map.madvise(mmap.MADV_DONTNEED, low, high - low)
 
     def byte_range(self, start: int, stop: int) -> tuple[int, int]:
         """The file bytes [low, high) that hold the mapped datasets' rows start..stop."""
@@ -238,6 +232,21 @@ class SubbandReader:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def read_layouts(path: Path) -> dict[str, DatasetLayout]:
+    """Every dataset's layout (``chunk_iter`` on each chunked dataset); raise
+    :class:`InputValidationError` when the datasets cannot be read or lie outside the file.
+    """
+    try:
+        size = path.stat().st_size
+        with h5py.File(path, "r") as handle:
+            return {
+                name: _dataset_layout(path, handle["Data"][name], dtype, size)
+                for name, dtype in DATASETS.items()
+            }
+    except OSError as exc:
+        raise InputValidationError(path, "Data", f"cannot read the datasets: {exc}") from exc
 
 
 def _dataset_layout(

@@ -104,6 +104,12 @@ class Batch:
             self, first_row_chunks=np.full_like(self.first_row_chunks, first_row_chunk)
         )
 
+    @property
+    def chunks_are_full(self) -> bool:
+        """No chunk runs past the dataset's channels or polarisations (no padding)."""
+        _, cf, cp = self.grid.chunk
+        return self.grid.grid[1] * cf == self.n_freqs and self.grid.grid[2] * cp == self.n_pols
+
     def _layout(self) -> tuple[Any, ...]:
         cr, cf, cp = self.grid.chunk
         return (
@@ -155,10 +161,37 @@ def gather_into(batch: Batch, out: npt.NDArray[Any], n_rows: int) -> None:
     _gather_kernel(*batch._layout(), out.reshape(out.shape[0], -1), n_rows)
 
 
-def extremes(batch: Batch, n_rows: int) -> tuple[float, float]:
-    """Smallest and largest value over the batch's rows (nsamples: usually all equal)."""
-    low, high = _extremes_kernel(*batch._layout(), n_rows)
-    return float(low), float(high)
+def differs(batch: Batch, n_rows: int, value: Any) -> bool:
+    """Whether any of the batch's values in rows ``0..n_rows`` differs from ``value``.
+
+    Flags are usually all False and nsamples all equal: a yes/no answer reads each value
+    once, in file order, in a loop the compiler vectorises (~0.05 s per dump for flags,
+    against ~0.4 s to gather them into MS order). Chunks that run past the dataset's
+    channels or polarisations hold padding, so for those the answer is always yes.
+    """
+    if not batch.chunks_are_full:
+        return True
+    like = batch.values[0].dtype.type
+    return bool(
+        _differs_kernel(
+            batch.addresses,
+            batch.lengths,
+            np.empty(0, batch.values[0].dtype),
+            batch.chunk_offsets,
+            batch.first_row_chunks,
+            batch.grid.chunk[0],
+            batch.grid.chunks_per_row_chunk,
+            batch.grid.chunk_elements,
+            n_rows,
+            like(value),
+        )
+    )
+
+
+def first_value(batch: Batch) -> Any:
+    """The batch's first value: its first subband's first chunk's first element."""
+    base = int(batch.first_row_chunks[0]) * batch.grid.chunks_per_row_chunk
+    return batch.values[0][batch.chunk_offsets[0, base]]
 
 
 def load_kernels() -> None:
@@ -176,9 +209,9 @@ def load_kernels() -> None:
 
     visibilities = np.zeros((1, 1), np.complex64)
     rephase_into(batch(np.complex64), np.zeros(1), np.zeros(1), 1.0, visibilities, 1)
-    for dtype in (np.bool_, np.float32):
+    for dtype, value in ((np.bool_, False), (np.float32, 1.0)):
         gather_into(batch(dtype), np.zeros((1, 1), dtype), 1)
-    extremes(batch(np.float32), 1)
+        differs(batch(dtype), 1, value)
 
 
 # The three kernels walk the chunks the same way: row r of a row-chunk starts at
@@ -372,7 +405,7 @@ def _gather_kernel(
 
 
 @numba.njit(nogil=True, cache=True)
-def _extremes_kernel(
+def _differs_kernel(
     addresses: Any,
     lengths: Any,
     like: Any,
@@ -380,32 +413,24 @@ def _extremes_kernel(
     first_row_chunks: Any,
     chunk_rows: int,
     per_row_chunk: int,
-    cf: int,
-    cp: int,
-    n_pc: int,
-    file_pols: Any,
-    descending: Any,
-    out_first: Any,
-    n_freqs: int,
+    chunk_elements: int,
     n_rows: int,
-) -> tuple[float, float]:  # pragma: no cover - compiled
-    low = np.inf
-    high = -np.inf
-    n_pols = file_pols.size
-    n_fc = -(-n_freqs // cf)
-    starts = np.empty(n_pols, dtype=np.int64)
+    value: Any,
+) -> bool:  # pragma: no cover - compiled
+    # A chunk holds its rows one after the other, so the block's rows of a chunk are
+    # one contiguous run (shorter in the dataset's last, partial row-chunk).
+    row_elements = chunk_elements // chunk_rows
     for s in range(addresses.size):
         source = _source(addresses, lengths, like, s)
         offsets = chunk_offsets[s]
-        for row in range(n_rows):
-            base, within = _row_start(first_row_chunks[s], row, chunk_rows, per_row_chunk, cf, cp)
-            for fc in range(n_fc):
-                _run_starts(starts, offsets, base, within, fc, n_pc, cp, file_pols)
-                count = min(cf, n_freqs - fc * cf)
-                for q in range(n_pols):
-                    start = starts[q]
-                    for c in range(count):
-                        value = source[start + c * cp]
-                        low = min(low, value)
-                        high = max(high, value)
-    return low, high
+        for rc in range(-(-n_rows // chunk_rows)):
+            count = min(chunk_rows, n_rows - rc * chunk_rows) * row_elements
+            base = (first_row_chunks[s] + rc) * per_row_chunk
+            for g in range(per_row_chunk):
+                start = offsets[base + g]
+                found = False
+                for i in range(start, start + count):
+                    found |= source[i] != value
+                if found:
+                    return True
+    return False

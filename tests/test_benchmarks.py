@@ -26,13 +26,37 @@ def bench() -> ModuleType:
 def _runs() -> list[dict]:
     load = (1.0, 1.0, 1.0)
     return [
-        {"kind": "ours", "round": 0, "wall": 5.0, "process_wall": 7.0, "peak_rss_gb": 0.9,
-         "cpu_s": 6.25, "load": load, "ok": True, "stages": {"validate": 1.5, "total": 5.0}},
-        {"kind": "reference", "round": 0, "wall": 50.0, "process_wall": 52.0,
-         "peak_rss_gb": 10.0, "cpu_s": 51.5, "load": load, "ok": True,
-         "stages": {"total": 50.0}},
-        {"kind": "floor", "round": 0, "wall": 4.0, "read_s": 2.0,
-         "reads": {"plain": 3.0, "advised": 2.0, "threads": 2.5}, "write_s": 2.0, "load": load},
+        {
+            "kind": "ours",
+            "round": 0,
+            "wall": 5.0,
+            "process_wall": 7.0,
+            "peak_rss_gb": 0.9,
+            "cpu_s": 6.25,
+            "load": load,
+            "ok": True,
+            "stages": {"validate": 1.5, "total": 5.0},
+        },
+        {
+            "kind": "reference",
+            "round": 0,
+            "wall": 50.0,
+            "process_wall": 52.0,
+            "peak_rss_gb": 10.0,
+            "cpu_s": 51.5,
+            "load": load,
+            "ok": True,
+            "stages": {"total": 50.0},
+        },
+        {
+            "kind": "floor",
+            "round": 0,
+            "wall": 4.0,
+            "read_s": 2.0,
+            "reads": {"plain": 3.0, "advised": 2.0, "threads": 2.5},
+            "write_s": 2.0,
+            "load": load,
+        },
     ]
 
 
@@ -62,7 +86,11 @@ def test_report_states_ratios_and_a_read_cap(bench):
 
 @pytest.mark.parametrize(
     ("memory", "said"),
-    [("backed", "memory touched before each drop"), ("reclaimed", "caches dropped only")],
+    [
+        ("backed", "memory touched before each drop"),
+        ("reclaimed", "caches dropped only"),
+        ("kept", "memory kept, as on hardware"),
+    ],
 )
 def test_report_states_the_memory_state(bench, memory, said):
     summary = bench.summarise(_runs(), int(3.45e9))
@@ -102,3 +130,24 @@ def test_disk_device_names_a_block_device(bench, tmp_path):
     device = bench.disk_device(tmp_path)
     major, minor = device.split(":")
     assert major.isdigit() and minor.isdigit()
+
+
+def test_memory_kept_pauses_reporting_and_restores_it(bench, tmp_path):
+    order = tmp_path / "page_reporting_order"
+    order.write_text("9\n")
+    touched = []
+    with bench.memory_kept(order, touch=lambda: touched.append(order.read_text().strip())):
+        assert order.read_text().strip() == str(bench.NO_REPORTING_ORDER)
+    assert touched == [str(bench.NO_REPORTING_ORDER)]  # touched with reporting paused
+    assert order.read_text() == "9\n"
+    with pytest.raises(RuntimeError), bench.memory_kept(order, touch=lambda: None):
+        raise RuntimeError("a run failed")
+    assert order.read_text() == "9\n"
+
+
+def test_memory_kept_says_what_it_needs(bench, tmp_path):
+    with (
+        pytest.raises(SystemExit, match="needs a writable"),
+        bench.memory_kept(tmp_path / "missing", touch=lambda: None),
+    ):
+        pass

@@ -54,7 +54,7 @@ def test_manifest_records_inputs_versions_timings_and_options(tmp_path, meridian
         assert manifest["software"][package] not in ("", "not installed")
     assert manifest["software"]["hdf5"]
     stages = manifest["stage_seconds"]
-    for stage in ("validate", "index", "geometry", "create", "read_rephase", "write", "flush"):
+    for stage in ("validate", "geometry", "create", "read_rephase", "write", "flush"):
         assert stages[stage] > 0, stage
     assert manifest["result"]["n_rows"] == result.n_rows == 504
     assert result.stage_seconds["publish"] > 0

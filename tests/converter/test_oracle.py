@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from astropy import units as u
@@ -101,3 +103,38 @@ def test_the_comparison_can_fail(tmp_path, noisy_dump: SimulationResult):
         )
     with pytest.raises(AssertionError):
         assert_same_ms(tmp_path / "ours.ms", tmp_path / "reference.ms")
+
+
+def test_flags_and_varying_nsamples_match_pyuvdata(tmp_path, noisy_dump: SimulationResult):
+    """Files with some flags set, one row flagged everywhere, and nsamples that vary in
+    some rows: FLAG, WEIGHT and SIGMA as pyuvdata writes them, FLAG_ROW as FLAG says."""
+    rng = np.random.default_rng(5)
+    files = []
+    for n, source in enumerate(dump_files(noisy_dump)):
+        target = tmp_path / "incoming" / source.name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, target)
+        with h5py.File(target, "r+") as handle:
+            flags = handle["Data"]["flags"]
+            values = flags[()]
+            values |= rng.random(values.shape) < 0.01
+            values[7] = True  # one row flagged in every file, every channel and pol
+            flags[...] = values
+            if n % 4:  # nsamples differ in some rows of most files
+                nsamples = handle["Data"]["nsamples"]
+                samples = nsamples[()]
+                samples[::13] = rng.choice([2.0, 3.0], samples[::13].shape)
+                nsamples[...] = samples
+        files.append(target)
+    ours, reference, _ = convert_both(files, tmp_path, ConversionOptions())
+    assert_same_ms(ours, reference)
+    flag_row = read_column(ours, "FLAG_ROW")
+    assert flag_row[7] and not flag_row[8]
+    # pyuvdata leaves FLAG_ROW False; ours marks rows whose every value is flagged.
+    np.testing.assert_array_equal(flag_row, read_column(ours, "FLAG").all(axis=(1, 2)))
+    weight = read_column(ours, "WEIGHT")
+    assert len(np.unique(weight)) > 1
+    np.testing.assert_allclose(weight, read_column(reference, "WEIGHT"), rtol=1e-6)
+    np.testing.assert_allclose(
+        read_column(ours, "SIGMA"), read_column(reference, "SIGMA"), rtol=1e-6
+    )

@@ -1,5 +1,6 @@
-"""The prefetcher brings every input into the page cache and tells the parser when a
-file is there; it never blocks a conversion on a file it cannot read or after stop()."""
+"""The prefetcher brings its byte ranges into the page cache step by step and tells the
+block loop when a step is there; it never blocks a conversion on a file it cannot read
+or after stop()."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converter.prefetch import Prefetcher
+from converter.prefetch import FileRange, Prefetcher
 
 FILE_BYTES = 6 * 2**20
 
 
-def resident_fraction(path: Path) -> float:
-    """Fraction of ``path``'s pages in the page cache (mincore on a private mapping)."""
+def resident_fraction(path: Path, start: int = 0, stop: int | None = None) -> float:
+    """Fraction of the pages of ``path``'s bytes start..stop in the page cache (mincore
+    on a private mapping)."""
     libc = ctypes.CDLL(None, use_errno=True)
     with (
         path.open("rb") as handle,
@@ -28,7 +30,9 @@ def resident_fraction(path: Path) -> float:
         address = ctypes.addressof(ctypes.c_char.from_buffer(mapping))
         if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(len(mapping)), vector):
             pytest.skip(f"mincore failed: errno {ctypes.get_errno()}")
-        return sum(byte & 1 for byte in vector) / pages
+        first = start // mmap.PAGESIZE
+        last = -(-(len(mapping) if stop is None else stop) // mmap.PAGESIZE)
+        return sum(byte & 1 for byte in vector[first:last]) / (last - first)
 
 
 def evicted(path: Path) -> Path:
@@ -52,30 +56,60 @@ def files(tmp_path: Path) -> list[Path]:
     return paths
 
 
-def test_every_file_is_in_memory_once_waited_for(files):
+def halves(files: list[Path]) -> list[list[FileRange]]:
+    """Two steps: the first half of every file, then the second halves."""
+    half = FILE_BYTES // 2
+    return [[FileRange(p, 0, half) for p in files], [FileRange(p, half, FILE_BYTES) for p in files]]
+
+
+@pytest.fixture
+def observable(files: list[Path]) -> list[Path]:
     if any(resident_fraction(p) > 0.5 for p in files):
         pytest.skip("this file system keeps evicted pages (cannot observe the prefetch)")
-    with Prefetcher(files) as prefetcher:
-        for path in files:
-            prefetcher.wait_for(path)
+    return files
+
+
+def test_a_waited_for_step_is_in_memory(observable):
+    half = FILE_BYTES // 2
+    with Prefetcher(halves(observable), threads=1) as prefetcher:
+        prefetcher.wait_for(0)
+        for path in observable:
+            assert resident_fraction(path, 0, half) > 0.95, path
+        prefetcher.wait_for(1)
+        for path in observable:
+            assert resident_fraction(path, half, FILE_BYTES) > 0.95, path
+        prefetcher.join()
+
+
+def test_whole_files_is_one_step_per_file(observable):
+    with Prefetcher.whole_files(observable) as prefetcher:
+        for n, path in enumerate(observable):
+            prefetcher.wait_for(n)
             assert resident_fraction(path) > 0.95, path
         prefetcher.join()
 
 
-def test_unreadable_and_unknown_files_do_not_block(files, tmp_path):
+def test_unreadable_files_and_short_files_do_not_block(files, tmp_path):
     missing = tmp_path / "gone.bin"
-    with Prefetcher([missing, *files]) as prefetcher:
-        prefetcher.wait_for(missing)
-        prefetcher.wait_for(tmp_path / "never-announced.bin")
-        prefetcher.wait_for(files[-1])
+    steps = [
+        [FileRange(missing, 0, 100)],
+        [FileRange(files[0], 0, FILE_BYTES * 4)],  # the file is shorter than the range
+        [],
+    ]
+    with Prefetcher(steps) as prefetcher:
+        for n in range(len(steps)):
+            prefetcher.wait_for(n)
+        prefetcher.join()
+    with Prefetcher.whole_files([missing, *files]) as prefetcher:
+        prefetcher.wait_for(0)
         prefetcher.join()
 
 
 def test_stop_releases_every_waiter(files):
-    prefetcher = Prefetcher(files)
-    prefetcher.wait_for(files[0])  # not started: returns at once
+    prefetcher = Prefetcher(halves(files))
+    prefetcher.wait_for(1)  # not started: returns at once
     prefetcher.start()
     prefetcher.stop()
-    for path in files:
-        prefetcher.wait_for(path)
+    prefetcher.wait_for(0)
+    prefetcher.wait_for(1)
     prefetcher.join()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from converter.reader import BlockSource, ChunkGrid
-from converter.rephase import ROW_TILE, Batch, extremes, gather_into, rephase_into
+from converter.rephase import ROW_TILE, Batch, differs, first_value, gather_into, rephase_into
 
 
 def chunked(values: np.ndarray, chunk: tuple[int, int, int]) -> BlockSource:
@@ -77,8 +77,44 @@ def test_kernels_match_numpy(n_pols, chunk, pol_map, descending):
         expected = np.conj(vis[i][:, :, ms_pol]) * phasor
         np.testing.assert_allclose(data[:, channels], expected, rtol=2e-6, atol=2e-6)
         np.testing.assert_array_equal(flag_out[:, channels], flags[i][:, :, ms_pol])
-    low, high = extremes(batch(samples), n_rows)
-    assert (low, high) == (min(s.min() for s in samples), max(s.max() for s in samples))
+    # These chunks run past the channels (23 channels): their padding is unknown, so the
+    # values always "differ" and the caller takes the gathering path.
+    assert not batch(samples).chunks_are_full
+    assert differs(batch([np.ones_like(s) for s in samples]), n_rows, 1.0)
+
+
+@pytest.mark.parametrize("chunk", [(16, 12, 1), (16, 6, 2), (1, 24, 2)])
+def test_differs_reads_only_the_blocks_rows(chunk):
+    """Full chunks: the answer covers exactly the block's rows, not the padding of the
+    dataset's last row-chunk or rows outside the block."""
+    n_rows, n_freqs, n_pols, n_subbands = 5 * 16 + 9, 24, 2, 3  # last row-chunk partial
+
+    def batch(per_subband: list[np.ndarray], first_row_chunk: int = 0) -> Batch:
+        sources = [chunked(v, chunk) for v in per_subband]
+        made = Batch.of(sources, [0, 24, 48], [True] * n_subbands, n_freqs, (0, 1))
+        return made.at(first_row_chunk)
+
+    flags = [np.zeros((n_rows, n_freqs, n_pols), bool) for _ in range(n_subbands)]
+    assert batch(flags).chunks_are_full
+    assert not differs(batch(flags), n_rows, False)  # the padding (999) is not read
+    flags[2][n_rows - 1, 23, 1] = True  # the last value of the last subband
+    assert differs(batch(flags), n_rows, False)
+    assert not differs(batch(flags), n_rows - 1, False)  # rows of the block only
+    flags[2][n_rows - 1] = False
+    flags[1][3, 0, 0] = True
+    rows_per_chunk = chunk[0]
+    later = -(-4 // rows_per_chunk)  # a block starting after row 3
+    assert differs(batch(flags), n_rows, False)
+    assert not differs(batch(flags, later), n_rows - later * rows_per_chunk, False)
+
+    samples = [np.full((n_rows, n_freqs, n_pols), 2.0, np.float32) for _ in range(n_subbands)]
+    assert first_value(batch(samples)) == 2.0
+    assert not differs(batch(samples), n_rows, 2.0)
+    assert differs(batch(samples), n_rows, 1.0)
+    samples[0][40, 5, 0] = 3.0
+    assert differs(batch(samples), n_rows, 2.0)
+    samples[0][:] = 4.0
+    assert first_value(batch(samples, 2)) == 4.0
 
 
 def test_preloading_loads_the_kernels_a_conversion_calls(tmp_path, meridian_dump):
@@ -94,8 +130,8 @@ def test_preloading_loads_the_kernels_a_conversion_calls(tmp_path, meridian_dump
 import json, sys
 from pathlib import Path
 from converter import convert_group
-from converter.rephase import load_kernels, _rephase_kernel, _gather_kernel, _extremes_kernel
-kernels = (_rephase_kernel, _gather_kernel, _extremes_kernel)
+from converter.rephase import load_kernels, _rephase_kernel, _gather_kernel, _differs_kernel
+kernels = (_rephase_kernel, _gather_kernel, _differs_kernel)
 load_kernels()
 before = [[str(s) for s in k.signatures] for k in kernels]
 convert_group([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]))
@@ -110,7 +146,8 @@ print(json.dumps({"before": before, "after": after}))
         check=True,
     )
     signatures = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [len(s) for s in signatures["before"]] == [1, 2, 1]  # gather: flags, nsamples
+    # gather: flags, nsamples; differs: flags, nsamples
+    assert [len(s) for s in signatures["before"]] == [1, 2, 2]
     assert signatures["after"] == signatures["before"]
 
 
