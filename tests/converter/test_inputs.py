@@ -65,6 +65,23 @@ def test_truncated_file(tmp_path, copied):
     expect_rejection(copied, bad, "HDF5 structure", tmp_path)
 
 
+def test_visibilities_partly_never_written(tmp_path, copied):
+    """The header is fine, half of the visibilities' chunks were never written: refused
+    when the survey indexes the file's chunks, before any heavy work."""
+    bad = copied[6]
+    with h5py.File(bad, "r+") as handle:
+        data = handle["Data"]
+        shape, chunks, dtype = data["visdata"].shape, data["visdata"].chunks, data["visdata"].dtype
+        half = data["visdata"][: shape[0] // 2]
+        del data["visdata"]
+        rewritten = data.create_dataset(
+            "visdata", shape=shape, chunks=chunks, dtype=dtype, maxshape=(None, *shape[1:])
+        )
+        rewritten[: shape[0] // 2] = half
+    error = expect_rejection(copied, bad, "Data/visdata", tmp_path)
+    assert "never written" in str(error)
+
+
 def test_garbage_file(tmp_path, copied):
     bad = copied[4]
     bad.write_bytes(b"\x89HDF-not-really" + bytes(range(256)) * 100)
