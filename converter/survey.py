@@ -72,13 +72,15 @@ class Survey:
         ]
 
     def results(self) -> Iterator[FileSurvey]:
+        """Each file's survey, in the files' order; a file's error at its turn."""
         for path, future in zip(self.paths, self._futures, strict=True):
             try:
                 yield future.result()
             except BrokenProcessPool as exc:
                 raise ConversionError(
-                    f"the process reading the header of {path} died (a crash in HDF5 on a "
-                    "corrupt file, or the system ran out of memory); check that file"
+                    f"the process reading the header and chunk index of {path} died (a "
+                    "crash in HDF5 on a corrupt file, or the system ran out of memory); "
+                    "check that file"
                 ) from exc
             except InputValidationError:
                 raise
