@@ -89,9 +89,7 @@ class Survey:
 
     def close(self) -> None:
         """Stop the processes (files not surveyed yet are not waited for)."""
-        for future in self._futures:
-            future.cancel()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Survey:
         return self
