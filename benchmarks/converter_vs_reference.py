@@ -357,8 +357,13 @@ def read_through(files: list[Path]) -> None:
             os.close(fd)
 
 
-#: Memory states before a timed part; see the module docstring.
-MEMORY_STATES = ("backed", "reclaimed", "kept")
+#: Memory states before a timed part (see the module docstring), as the report says them.
+MEMORY_STATES = {
+    "backed": "memory touched before each drop",
+    "reclaimed": "caches dropped only",
+    "kept": "free page reporting paused for the run, free memory touched once, and memory "
+    "touched before each drop: memory kept, as on hardware",
+}
 
 
 def cold_cache(files: list[Path], memory: str) -> None:
@@ -532,13 +537,8 @@ def render(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             else ""
         )
         + (
-            "; memory touched before each drop (`--memory backed`)"
-            if summary.get("memory") == "backed"
-            else "; caches dropped only (`--memory reclaimed`)"
-            if summary.get("memory") == "reclaimed"
-            else "; free page reporting paused for the run, free memory touched once, and "
-            "memory touched before each drop: memory kept, as on hardware (`--memory kept`)"
-            if summary.get("memory") == "kept"
+            f"; {MEMORY_STATES[summary['memory']]} (`--memory {summary['memory']}`)"
+            if summary.get("memory") in MEMORY_STATES
             else ""
         )
         + (
