@@ -11,7 +11,10 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from converter.isolated import IsolatedConverter
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 3
@@ -143,7 +146,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from dsa110_stream.logs import configure_logging
 
     configure_logging(args.log_level)
-    from converter import ConversionError, ConversionOptions, InputValidationError, convert_group
+    from converter import ConversionError, ConversionOptions, InputValidationError
 
     try:
         options = ConversionOptions(
@@ -160,7 +163,13 @@ def run_convert(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        result = convert_group(args.files, args.output, options)
+        # In a worker process: an input truncated while it is read (SIGBUS) or the OOM
+        # killer ends the worker, and this command reports it instead of dying. Forked
+        # once the converter is loaded here, so it is not loaded twice.
+        import converter.convert  # noqa: F401
+
+        with isolated_converter(args.log_level, start_method="fork") as worker:
+            result = worker.convert(args.files, args.output, options)
     except InputValidationError as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -231,7 +240,6 @@ def run_convert_dir(args: argparse.Namespace) -> int:
 
     from converter.batch import plan_batch, run_batch
     from converter.errors import ConversionError
-    from converter.isolated import IsolatedConverter
     from converter.options import ConversionOptions
 
     try:
@@ -269,7 +277,7 @@ def run_convert_dir(args: argparse.Namespace) -> int:
     def progress(items: Any) -> Any:
         return tqdm(items, desc="converting", unit="dump", disable=args.no_progress)
 
-    worker = IsolatedConverter(initializer=configure_logging, initargs=(args.log_level,))
+    worker = isolated_converter(args.log_level)
     summary = run_batch(plan, options, progress=progress, converter=worker)
     times = summary.conversion_seconds
     mean = f", {sum(times) / len(times):.1f} s per conversion" if times else ""
@@ -281,6 +289,15 @@ def run_convert_dir(args: argparse.Namespace) -> int:
     for group_id, error in summary.failed:
         print(f"FAILED {group_id}: {error}", file=sys.stderr)
     return 0 if summary.ok else EXIT_FAILED
+
+
+def isolated_converter(log_level: str, start_method: str = "spawn") -> IsolatedConverter:
+    """The worker process the commands convert in, logging as this process does
+    (``start_method``: see :class:`~converter.isolated.IsolatedConverter`)."""
+    from converter.isolated import IsolatedConverter
+    from dsa110_stream.logs import configure_logging
+
+    return IsolatedConverter(configure_logging, (log_level,), start_method)
 
 
 def _angle(text: str) -> Any:

@@ -2,9 +2,10 @@
 
 A conversion reads its inputs through memory maps (:mod:`converter.reader`): a file
 truncated while it is being read ends the process with SIGBUS, and the kernel's OOM
-killer ends a process without a word. Batch runs therefore convert one group after
-another in a spawned worker process that is replaced when it dies: such a crash fails
-that group only, with a message that says what happened, and the run goes on.
+killer ends a process without a word. The commands therefore convert in a worker
+process (``convert-dir`` one group after another, in a worker replaced when it dies;
+``convert`` its one group): such a crash fails that group only, with a message that
+says what happened, and a batch run goes on.
 Exceptions of a conversion (:class:`~converter.errors.InputValidationError`, other
 :class:`~converter.errors.ConversionError`\\ s, ``OSError``) reach the caller unchanged.
 """
@@ -20,9 +21,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from converter.convert import convert_group
 from converter.errors import ConversionError
 from converter.options import ConversionOptions, ConversionResult
+
+
+def _convert_group(
+    files: Sequence[Path], output: Path, options: ConversionOptions
+) -> ConversionResult:
+    """``convert_group``, imported in the worker only: the caller's process need not
+    load pyuvdata, numba and casacore to start a conversion elsewhere."""
+    from converter.convert import convert_group
+
+    return convert_group(files, output, options)
 
 
 class WorkerDied(ConversionError):
@@ -30,26 +40,31 @@ class WorkerDied(ConversionError):
 
 
 class IsolatedConverter:
-    """``convert_group`` in one spawned worker process, started on first use.
+    """``convert_group`` in one worker process, started on first use.
 
     ``initializer(*initargs)`` runs in every new worker first (e.g. to configure logging
-    as the parent did). Not thread-safe: one conversion at a time.
+    as the parent did). ``start_method`` "spawn" starts a fresh interpreter, which
+    imports the converter itself (~3 s); "fork" copies the caller, for a caller that has
+    imported ``converter.convert`` already and runs no other thread. Not thread-safe:
+    one conversion at a time.
     """
 
     def __init__(
         self,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        start_method: str = "spawn",
     ) -> None:
         self._initializer = initializer
         self._initargs = initargs
+        self._start_method = start_method
         self._pool: ProcessPoolExecutor | None = None
 
     def convert(
         self, files: Sequence[Path], output: Path, options: ConversionOptions
     ) -> ConversionResult:
         """Convert in the worker; raise :class:`WorkerDied` if it died meanwhile."""
-        call = functools.partial(convert_group, list(files), output, options)
+        call = functools.partial(_convert_group, list(files), output, options)
         try:
             future = self._worker().submit(call)
         except BrokenProcessPool:  # died while idle: nothing of ours was lost, start again
@@ -70,7 +85,7 @@ class IsolatedConverter:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=multiprocessing.get_context(self._start_method),
                 initializer=self._initializer,
                 initargs=self._initargs,
             )

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 import structlog
 
+import converter.cli
+from converter.cli import EXIT_FAILED
+from converter.isolated import IsolatedConverter
 from dsa110_stream.cli import main
 from simulator import SimulationConfig, SimulationResult, simulate
 from tests.converter.conftest import N_ANTENNAS, dump_files
 from tests.converter.helpers import coherence, read_column
+from tests.converter.test_isolated import crash_once
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +86,25 @@ def test_convert_reports_bad_input_and_writes_nothing(tmp_path, meridian_dump, c
     assert main(["convert", "--output", str(output), *map(str, files)]) == 3
     error = capsys.readouterr().err
     assert "bad input" in error and files[5].name in error and "HDF5 structure" in error
+    assert not output.exists()
+
+
+def test_convert_reports_a_conversion_that_crashed(tmp_path, meridian_dump, capsys, monkeypatch):
+    """A conversion killed by a signal (a real SIGBUS here, as from an input truncated
+    while it is read) fails the command with a message instead of killing it."""
+    marker = tmp_path / "crash-next-conversion"
+    marker.touch()
+    monkeypatch.setattr(
+        converter.cli,
+        "isolated_converter",
+        lambda log_level, start_method: IsolatedConverter(crash_once, (str(marker),), start_method),
+    )
+    output = tmp_path / "dump.ms"
+    files = [str(f) for f in dump_files(meridian_dump)]
+    assert main(["convert", "--output", str(output), *files]) == EXIT_FAILED
+    error = capsys.readouterr().err
+    assert "conversion failed" in error and "SIGBUS" in error, error
+    assert not marker.exists()  # the worker really crashed
     assert not output.exists()
 
 
