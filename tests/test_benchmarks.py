@@ -99,6 +99,17 @@ def test_report_states_the_memory_state(bench, memory, said):
     assert f"{said} (`--memory {memory}`)" in bench.render(summary, _runs())
 
 
+def test_read_and_write_at_once_is_reported_apart_from_the_floor(bench):
+    runs = _runs()
+    assert "at once" not in bench.render(bench.summarise(runs, int(3.45e9)), runs)
+    runs[2]["together_s"] = 3.0
+    summary = bench.summarise(runs, int(3.45e9))
+    assert summary["ratio_floor"] == pytest.approx(1.25)  # the floor stays read + write
+    text = bench.render(summary, runs)
+    assert "perfect overlap of the two would take: median 3.00 s" in text
+    assert "+ write 2.00; both at once 3.00 | 4.00 |" in text
+
+
 def test_every_run_lists_its_cpu_seconds(bench):
     text = bench.render(bench.summarise(_runs(), int(3.45e9)), _runs())
     assert "| 0 | ours | 5.00 | 7.00 | 6.25 | 0.90 |" in text
