@@ -3,6 +3,7 @@ type and fields across the process boundary, and a batch run goes on."""
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import shutil
@@ -32,6 +33,7 @@ def crash_once(marker: str) -> None:
     def crash_or_build(*args: Any, **kwargs: Any) -> Any:
         if Path(marker).exists():
             Path(marker).unlink()
+            faulthandler.disable()  # a forked worker inherits pytest's: no dump in the log
             os.kill(os.getpid(), signal.SIGBUS)
         return build(*args, **kwargs)
 
