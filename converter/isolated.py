@@ -45,7 +45,7 @@ class IsolatedConverter:
     ``initializer(*initargs)`` runs in every new worker first (e.g. to configure logging
     as the parent did). ``start_method`` "spawn" starts a fresh interpreter, which
     imports the converter itself (~3 s); "fork" copies the caller, for a caller that has
-    imported ``converter.convert`` already and runs no other thread. Not thread-safe:
+    imported ``converter.convert`` already and runs no other Python thread. Not thread-safe:
     one conversion at a time.
     """
 
