@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -285,8 +286,9 @@ def disk_floor(files: list[Path], ms_bytes: int, workdir: Path, memory: str) -> 
 
     The read is timed once per strategy in READ_STRATEGIES (cold each time) and the
     fastest counts, so the floor is the strictest yardstick this disk allows. Also
-    timed, not part of the floor: the same read and write at once (``together_s``),
-    what the disk allows a conversion that overlaps them perfectly.
+    timed, not part of the floor: the prefetcher's read while a thread writes and
+    fsyncs the same bytes (``together_s``), what the disk allows a conversion that
+    overlaps the two perfectly.
     """
     reads = {strategy: cold_read(files, strategy, memory) for strategy in READ_STRATEGIES}
     load = os.getloadavg()
@@ -296,7 +298,9 @@ def disk_floor(files: list[Path], ms_bytes: int, workdir: Path, memory: str) -> 
     write_and_fsync(target, ms_bytes)
     write_s = time.perf_counter() - mark
     target.unlink()
-    together_s = read_and_write_at_once(files, target, ms_bytes, memory)
+    together_s = cold_read(
+        files, "threads", memory, alongside=functools.partial(write_and_fsync, target, ms_bytes)
+    )
     target.unlink()
     return {
         "kind": "floor",
@@ -322,21 +326,6 @@ def write_and_fsync(target: Path, n_bytes: int) -> None:
         os.close(fd)
 
 
-def read_and_write_at_once(files: list[Path], target: Path, n_bytes: int, memory: str) -> float:
-    """Seconds to read every input cold (the converter's prefetcher) while another
-    thread writes and fsyncs ``n_bytes``, until both are done."""
-    from converter.prefetch import Prefetcher
-
-    cold_cache(files, memory)
-    start = time.perf_counter()
-    writer = threading.Thread(target=write_and_fsync, args=(target, n_bytes))
-    writer.start()
-    with Prefetcher.whole_files(files) as prefetcher:
-        prefetcher.join()
-    writer.join()
-    return time.perf_counter() - start
-
-
 #: How the floor reads the inputs: ``plain`` sequential 16 MB reads; ``advised``, the
 #: same while a second thread asks the kernel to read each file ahead
 #: (``POSIX_FADV_WILLNEED`` in 4 MB steps: many requests in flight); ``threads``, the
@@ -344,8 +333,11 @@ def read_and_write_at_once(files: list[Path], target: Path, n_bytes: int, memory
 READ_STRATEGIES = ("plain", "advised", "threads")
 
 
-def cold_read(files: list[Path], strategy: str, memory: str) -> float:
-    """Seconds to read every input once from a cold page cache."""
+def cold_read(
+    files: list[Path], strategy: str, memory: str, alongside: Callable[[], None] | None = None
+) -> float:
+    """Seconds to read every input once from a cold page cache; with ``alongside``, run
+    on its own thread from the drop on, until both the read and it are done."""
     from converter.prefetch import Prefetcher
 
     def advise() -> None:
@@ -359,13 +351,18 @@ def cold_read(files: list[Path], strategy: str, memory: str) -> float:
 
     cold_cache(files, memory)
     start = time.perf_counter()
+    beside = threading.Thread(target=alongside) if alongside is not None else None
+    if beside is not None:
+        beside.start()
     if strategy == "threads":
         with Prefetcher.whole_files(files) as prefetcher:
             prefetcher.join()
-        return time.perf_counter() - start
-    if strategy == "advised":
-        threading.Thread(target=advise, daemon=True).start()
-    read_through(files)
+    else:
+        if strategy == "advised":
+            threading.Thread(target=advise, daemon=True).start()
+        read_through(files)
+    if beside is not None:
+        beside.join()
     return time.perf_counter() - start
 
 
