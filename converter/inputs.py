@@ -276,11 +276,12 @@ def _parse_header(
             raise InputValidationError(
                 path, f"Header/{field_name}", f"shape {values.shape}, expected ({n_blts},)"
             )
-    if np.unique(time_jd).size != n_times:
+    distinct_times = _count_distinct_times(time_jd, n_times)
+    if distinct_times != n_times:
         raise InputValidationError(
             path,
             "Header/time_array",
-            f"{np.unique(time_jd).size} distinct times but Ntimes={n_times}",
+            f"{distinct_times} distinct times but Ntimes={n_times}",
         )
     if not np.all(integration > 0):
         raise InputValidationError(path, "Header/integration_time", "not all positive")
@@ -317,7 +318,10 @@ def _parse_header(
             f"shape {positions.shape} and {len(names)} names for "
             f"{antenna_numbers.size} antenna numbers",
         )
-    unknown = np.setdiff1d(np.union1d(ant_1, ant_2), antenna_numbers)
+    # unique_values hashes integers; union1d alone would sort all 2 × Nblts of them.
+    unknown = np.setdiff1d(
+        np.union1d(np.unique_values(ant_1), np.unique_values(ant_2)), antenna_numbers
+    )
     if unknown.size:
         raise InputValidationError(
             path, "Header/ant_1_array", f"antennas {unknown.tolist()} are not in antenna_numbers"
@@ -369,6 +373,16 @@ def _parse_header(
         pointing_dec_rad=pointing_dec,
         data_shape=shape,
     )
+
+
+def _count_distinct_times(time_jd: npt.NDArray[np.float64], n_times: int) -> int:
+    """How many distinct times; without a sort when the rows come integration by
+    integration, as the correlator writes them (Nblts = Ntimes × Nbls, checked before)."""
+    by_integration = time_jd.reshape(n_times, -1)
+    firsts = by_integration[:, 0]
+    if np.all(by_integration == firsts[:, np.newaxis]) and np.all(np.diff(firsts) > 0):
+        return n_times
+    return int(np.unique(time_jd).size)
 
 
 def _check_name_matches_data(header: SubbandHeader) -> None:

@@ -4,8 +4,8 @@ The correlator creates its datasets resizable with h5py's automatic chunking, wh
 (Nblts, 1, 48, 2) complex64 gives 12 KB chunks of (128, 1, 12, 1): ~18,000 chunks per
 file. HDF5 spends ~25 µs on each chunk it reads (measured: 0.25–0.35 s per visdata
 dataset with the page cache warm, ~6 s per dump), more than a whole conversion may
-take. So HDF5 (through h5py) is asked only *where* the chunks are (``chunk_iter``, once
-per file), and the file is memory-mapped: the compiled kernels of
+take. So HDF5 is asked only *where* the chunks are (its chunk iterator, once per
+file: :mod:`converter.chunk_index`), and the file is memory-mapped: the compiled kernels of
 :mod:`converter.rephase` gather each value straight from the page cache into the MS
 block, with no intermediate copy. The bytes are read from disk ahead of use by the
 prefetcher (:mod:`converter.prefetch`, block by block) and released behind it
@@ -27,11 +27,9 @@ group, conversions run in a worker process: the consumer's pool, and ``convert-d
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import mmap
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,6 +38,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from converter.chunk_index import ADDRESS, FREQ, POL, ROW, SIZE, ChunkIndexError, chunk_records
 from converter.errors import InputValidationError
 
 #: Datasets read per row, and their dtypes in memory.
@@ -292,39 +291,31 @@ def _dataset_layout(
 def _chunk_byte_offsets(path: Path, dataset: h5py.Dataset, grid: ChunkGrid) -> npt.NDArray:
     """File byte offset of every chunk, in chunk-grid order (row-chunk major)."""
     chunk_bytes = math.prod(dataset.chunks) * dataset.dtype.itemsize
-    chunks: list[Any] = []
-    # list.append as the callback: no Python frame per chunk (~18,000 chunks per file);
-    # the garbage collector paused meanwhile, or it rescans the growing list again and
-    # again (measured: half the time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        dataset.id.chunk_iter(chunks.append)
-    finally:
-        if collecting:
-            gc.enable()
     name = f"Data/{dataset.name.rsplit('/', 1)[-1]}"
-    sizes = set(map(attrgetter("size"), chunks))
-    if sizes - {chunk_bytes}:
-        raise InputValidationError(
-            path, name, f"chunks of {sorted(sizes)} bytes, expected {chunk_bytes}"
-        )
     expected = math.prod(grid.grid)
+    try:
+        chunks = chunk_records(dataset, expected)
+    except ChunkIndexError as exc:
+        raise InputValidationError(path, name, f"unreadable chunk index: {exc}") from exc
+    sizes = np.unique(chunks[:, SIZE])
+    if sizes.size and (sizes.size > 1 or sizes[0] != chunk_bytes):
+        raise InputValidationError(
+            path, name, f"chunks of {sizes.tolist()} bytes, expected {chunk_bytes}"
+        )
     if len(chunks) != expected:
         raise InputValidationError(
             path, name, f"{expected - len(chunks)} of {expected} chunks were never written"
         )
-    coords = np.array(list(map(attrgetter("chunk_offset"), chunks)), dtype=np.int64)
     index = np.ravel_multi_index(
         (
-            coords[:, 0] // grid.chunk[0],
-            coords[:, -2] // grid.chunk[1],
-            coords[:, -1] // grid.chunk[2],
+            chunks[:, ROW] // grid.chunk[0],
+            chunks[:, FREQ] // grid.chunk[1],
+            chunks[:, POL] // grid.chunk[2],
         ),
         grid.grid,
     )
     offsets = np.empty(expected, dtype=np.int64)
-    offsets[index] = np.fromiter(map(attrgetter("byte_offset"), chunks), np.int64, len(chunks))
+    offsets[index] = chunks[:, ADDRESS]
     return offsets
 
 
