@@ -18,6 +18,7 @@ it (it stops them).
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -27,6 +28,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from converter.errors import ConversionError, InputValidationError
 from converter.inputs import SubbandHeader, read_subband_header
@@ -51,6 +56,68 @@ def survey_file(path: Path) -> FileSurvey:
     return FileSurvey(header, read_layouts(header.path))
 
 
+#: The header's per-row arrays (Nblts values each: 5.3 MB per full-size file).
+_ROW_ARRAYS = ("time_jd", "integration_s", "ant_1", "ant_2")
+
+
+@dataclass(frozen=True)
+class _RowArray:
+    """A per-row array as sent back by a survey process: the correlator writes the same
+    baselines at every integration, so the baselines are one integration's (``tile``)
+    and the times one per integration (``repeat``); anything else goes whole (``raw``).
+
+    Sent whole, the pool's single result pipe carried 5.3 MB per file and the four
+    processes spent 0.35-0.47 s in all waiting to hand results over, in a 0.6 s survey
+    (measured, cold cache).
+    """
+
+    kind: str
+    values: npt.NDArray[Any]
+    n_times: int
+    n_baselines: int
+
+    @classmethod
+    def pack(cls, values: npt.NDArray[Any], n_times: int) -> _RowArray:
+        rows = values.reshape(n_times, -1)  # Nblts = Ntimes × Nbls, checked with the header
+        n_baselines = rows.shape[1]
+        if np.array_equal(rows, np.broadcast_to(rows[0], rows.shape)):
+            return cls("tile", rows[0].copy(), n_times, n_baselines)
+        if np.array_equal(rows, np.broadcast_to(rows[:, :1], rows.shape)):
+            return cls("repeat", rows[:, 0].copy(), n_times, n_baselines)
+        return cls("raw", values, n_times, n_baselines)
+
+    def unpack(self) -> npt.NDArray[Any]:
+        if self.kind == "tile":
+            return np.tile(self.values, self.n_times)
+        if self.kind == "repeat":
+            return np.repeat(self.values, self.n_baselines)
+        return self.values
+
+
+@dataclass(frozen=True)
+class _PackedSurvey:
+    """:class:`FileSurvey` in transit: the header's per-row arrays packed."""
+
+    header: SubbandHeader
+    rows: dict[str, _RowArray]
+    layouts: dict[str, DatasetLayout]
+
+    @classmethod
+    def pack(cls, survey: FileSurvey) -> _PackedSurvey:
+        header = survey.header
+        rows = {name: _RowArray.pack(getattr(header, name), header.n_times) for name in _ROW_ARRAYS}
+        empty: dict[str, Any] = {n: np.empty(0, getattr(header, n).dtype) for n in _ROW_ARRAYS}
+        return cls(dataclasses.replace(header, **empty), rows, survey.layouts)
+
+    def unpack(self) -> FileSurvey:
+        arrays: dict[str, Any] = {name: packed.unpack() for name, packed in self.rows.items()}
+        return FileSurvey(dataclasses.replace(self.header, **arrays), self.layouts)
+
+
+def _survey_packed(path: Path) -> _PackedSurvey:
+    return _PackedSurvey.pack(survey_file(path))
+
+
 class Survey:
     """The files' surveys, computed in worker processes from the moment it is created.
 
@@ -67,15 +134,15 @@ class Survey:
             initargs=(os.getpid(),),
         )
         # Every task is submitted now, so that every process is forked now.
-        self._futures: list[Future[FileSurvey]] = [
-            self._pool.submit(survey_file, path) for path in self.paths
+        self._futures: list[Future[_PackedSurvey]] = [
+            self._pool.submit(_survey_packed, path) for path in self.paths
         ]
 
     def results(self) -> Iterator[FileSurvey]:
         """Each file's survey, in the files' order; a file's error at its turn."""
         for path, future in zip(self.paths, self._futures, strict=True):
             try:
-                yield future.result()
+                yield future.result().unpack()
             except BrokenProcessPool as exc:
                 raise ConversionError(
                     f"the process reading the header and chunk index of {path} died (a "

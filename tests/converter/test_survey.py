@@ -41,8 +41,8 @@ def test_results_come_in_the_given_order_and_match_reading_in_process(files):
     for found, path in zip(surveyed, paths, strict=True):
         header = read_subband_header(path)
         assert found.header.subband == header.subband
-        np.testing.assert_array_equal(found.header.time_jd, header.time_jd)
-        np.testing.assert_array_equal(found.header.ant_1, header.ant_1)
+        for name in ("time_jd", "integration_s", "ant_1", "ant_2"):  # packed in transit
+            np.testing.assert_array_equal(getattr(found.header, name), getattr(header, name))
         layouts = read_layouts(path)
         assert found.layouts.keys() == layouts.keys()
         for name, layout in layouts.items():
@@ -128,3 +128,22 @@ def test_a_file_that_shrank_after_the_survey_is_refused(files, tmp_path):
         handle.truncate(copy.stat().st_size // 2)
     with pytest.raises(InputValidationError, match="truncated"):
         SubbandReader(copy, layouts)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (np.tile(np.arange(6, dtype=np.int64), 4), "tile"),  # baselines, every integration
+        (np.repeat(np.linspace(2.46e6, 2.46e6 + 1e-3, 4), 6), "repeat"),  # times
+        (np.arange(24, dtype=np.float64), "raw"),  # neither: sent whole
+        (np.full(24, 12.884901888), "tile"),  # one integration time for all rows
+    ],
+)
+def test_per_row_arrays_travel_packed_and_come_back_identical(values, kind):
+    packed = survey_module._RowArray.pack(values, n_times=4)
+    assert packed.kind == kind
+    if kind != "raw":
+        assert packed.values.size < values.size
+    unpacked = packed.unpack()
+    assert unpacked.dtype == values.dtype
+    np.testing.assert_array_equal(unpacked, values)
