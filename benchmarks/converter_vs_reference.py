@@ -152,7 +152,9 @@ def run_child(kind: str, files: list[Path], output: Path, memory: str) -> int:
     """Convert once and print one JSON line: call wall time, stages, MS size."""
     if kind == "ours":
         from converter import ConversionOptions, convert_group
+        from dsa110_stream.casa_env import build_tables_without_locks
 
+        build_tables_without_locks()  # as in the CLI's and the consumer's workers
         cold_cache(files, memory)
         start = time.perf_counter()
         result = convert_group(files, output, ConversionOptions(force=True))

@@ -105,13 +105,15 @@ def _failure(exc: BaseException, transient: bool) -> ConversionFailure:
 
 
 def _init_worker(parent_pid: int, log_level: str, log_json: bool | None) -> None:
-    """Runs first in each worker: die with the consumer, log like it, CASA offline."""
+    """Runs first in each worker: die with the consumer, log like it, CASA offline,
+    tables built without locks (the worker only builds new MSs)."""
     die_with_parent(parent_pid)
-    from dsa110_stream.casa_env import configure_offline_casa
+    from dsa110_stream.casa_env import build_tables_without_locks, configure_offline_casa
     from dsa110_stream.logs import configure_logging
 
     configure_logging(log_level, log_json)
     configure_offline_casa()
+    build_tables_without_locks()
 
 
 @dataclass(frozen=True)

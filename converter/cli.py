@@ -295,9 +295,18 @@ def isolated_converter(log_level: str, start_method: str = "spawn") -> IsolatedC
     """The worker process the commands convert in, logging as this process does
     (``start_method``: see :class:`~converter.isolated.IsolatedConverter`)."""
     from converter.isolated import IsolatedConverter
+
+    return IsolatedConverter(start_conversion_worker, (log_level,), start_method)
+
+
+def start_conversion_worker(log_level: str) -> None:
+    """Runs first in the worker: log as the command does, build tables without locks
+    (the worker only builds new MSs)."""
+    from dsa110_stream.casa_env import build_tables_without_locks
     from dsa110_stream.logs import configure_logging
 
-    return IsolatedConverter(configure_logging, (log_level,), start_method)
+    configure_logging(log_level)
+    build_tables_without_locks()
 
 
 def _angle(text: str) -> Any:
