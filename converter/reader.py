@@ -314,8 +314,10 @@ def _chunk_byte_offsets(path: Path, dataset: h5py.Dataset, grid: ChunkGrid) -> n
         ),
         grid.grid,
     )
-    offsets = np.empty(expected, dtype=np.int64)
+    offsets = np.full(expected, -1, dtype=np.int64)
     offsets[index] = chunks[:, ADDRESS]
+    if np.any(offsets < 0):  # as many chunks as the grid holds, yet one listed twice
+        raise InputValidationError(path, name, "the chunk index lists a chunk twice: corrupt")
     return offsets
 
 

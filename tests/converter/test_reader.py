@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from converter import convert_group
+from converter.chunk_index import FREQ, POL, ROW
 from converter.reader import DATASETS, SubbandReader
 from converter.rephase import Batch, gather_into
 from simulator import SimulationResult
@@ -133,3 +134,22 @@ def _chunks(dataset):
     found: list = []
     dataset.id.chunk_iter(found.append)
     return found
+
+
+def test_a_chunk_index_listing_one_chunk_twice_is_refused(monkeypatch, sample):
+    """As many chunks as the grid holds, but one of them listed twice (so another is
+    missing): the file is corrupt, and the missing chunk must not be read from an
+    offset nobody wrote."""
+    from converter import InputValidationError
+    from converter import reader as reader_module
+
+    real = reader_module.chunk_records
+
+    def one_listed_twice(dataset, expected):
+        records = real(dataset, expected).copy()
+        records[-1, [ROW, FREQ, POL]] = records[0, [ROW, FREQ, POL]]
+        return records
+
+    monkeypatch.setattr(reader_module, "chunk_records", one_listed_twice)
+    with pytest.raises(InputValidationError, match="lists a chunk twice"):
+        SubbandReader(sample)
