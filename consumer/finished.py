@@ -9,7 +9,8 @@ exactly the committed transactions, i.e. exactly the finished groups.
 What is read: every partition of both topics, from the Kafka time index of
 "observation time minus ``lookback``" (MS-ready events carry the group's observation
 time as their timestamp; dead letters carry the broker's append time, which is later
-than the observation they concern) up to the high watermark (read_uncommitted, so that a
+than the observation they concern), or from the partition's first offset where that
+lookup finds nothing, up to the high watermark (read_uncommitted, so that a
 transaction whose commit markers are still being written is waited for rather than
 missed). The covered window is extended backwards on demand when an older event turns
 up, and forwards at every partition assignment (another instance may have finished
@@ -185,42 +186,47 @@ class FinishedRecordReader:
         return keys
 
     def _high_watermarks(self) -> dict[PartitionKey, int]:
-        from confluent_kafka import IsolationLevel, TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
-        request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in self._partitions()}
-        futures = self._admin.list_offsets(
-            request,
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=self._timeout_s,
-        )
-        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+        return self._list_offsets(self._partitions(), OffsetSpec.latest())
 
     def _offsets_for_time(
         self, when: datetime, high: Mapping[PartitionKey, int]
     ) -> dict[PartitionKey, int]:
-        """First offset stamped at or after ``when`` in each partition, else its end.
+        """First offset stamped at or after ``when`` in each partition, else its start.
 
         Asked read_uncommitted: a read_committed lookup would not see an event whose
         transaction is still being committed, and the read would start after it.
+
+        Kafka's answer "none" (-1) does not prove that no event is stamped that late: the
+        broker searches only the first log segment whose largest timestamp reaches
+        ``when``, and once the log cleaner has emptied that segment's batches (the
+        aborted transaction of a crashed instance, on the compacted ms-ready topic) it
+        answers -1 although later segments hold such events (Kafka 4.1.1; reproduced in
+        tests/consumer/test_finished_record.py). Starting at the end there missed
+        finished groups, which a restarted consumer then converted and emitted again. So
+        such a partition is read from its first offset: at worst the whole compacted
+        topic partition, one event per group.
         """
-        from confluent_kafka import IsolationLevel, TopicPartition
         from confluent_kafka.admin import OffsetSpec
 
         stamp = int(when.timestamp() * 1000)
-        request = {TopicPartition(t, p): OffsetSpec.for_timestamp(stamp) for t, p in high}
+        found = self._list_offsets(list(high), OffsetSpec.for_timestamp(stamp))
+        unresolved = [key for key, offset in found.items() if offset < 0]
+        if unresolved:
+            found.update(self._list_offsets(unresolved, OffsetSpec.earliest()))
+        return found
+
+    def _list_offsets(self, keys: list[PartitionKey], spec: Any) -> dict[PartitionKey, int]:
+        """One ListOffsets request (read_uncommitted) for every partition in ``keys``."""
+        from confluent_kafka import IsolationLevel, TopicPartition
+
         futures = self._admin.list_offsets(
-            request,
+            {TopicPartition(t, p): spec for t, p in keys},
             isolation_level=IsolationLevel.READ_UNCOMMITTED,
             request_timeout=self._timeout_s,
         )
-        offsets = {}
-        for tp, future in futures.items():
-            key = (tp.topic, tp.partition)
-            found = future.result().offset
-            # -1: no event stamped that late; start at the end.
-            offsets[key] = high[key] if found < 0 else found
-        return offsets
+        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
 
     def _read(self, ranges: Mapping[PartitionKey, tuple[int, int]], why: str) -> None:
         """Consume every committed event in ``[start, stop)`` of each partition."""

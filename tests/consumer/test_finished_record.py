@@ -145,3 +145,58 @@ def test_reader_extends_backwards_for_older_groups(kafka_bootstrap, topic_settin
     finished_old = record.group(old.strftime("%Y-%m-%dT%H:%M:%S"))
     assert finished_old is not None and finished_old.kind is FinishKind.MS_READY
     reader.close()
+
+
+def test_reader_finds_groups_behind_a_segment_the_cleaner_emptied(kafka_bootstrap, topic_settings):
+    """A crashed instance's aborted transaction, once the log cleaner has removed it,
+    leaves a segment whose batches are empty: Kafka's time lookup stops there and
+    answers "no event that late" although a later segment holds a committed group.
+    The reader must still find that group (else a restart converts it again)."""
+    from confluent_kafka import IsolationLevel, TopicPartition
+    from confluent_kafka.admin import AdminClient, OffsetSpec
+
+    create_topics(kafka_bootstrap, topic_settings)  # compacted, segment.ms 1 day, as deployed
+    codec = EventCodec()
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"t-{uuid.uuid4().hex}"}
+    )
+    producer.init_transactions()
+    for group_time, commit in ((T0, False), (T0 + timedelta(minutes=5), True)):
+        group_id = group_time.strftime("%Y-%m-%dT%H:%M:%S")
+        producer.begin_transaction()
+        producer.produce(
+            topic_settings.ms_ready,
+            codec.encode("MeasurementSetReady", ms_ready_record(group_id)),
+            key=group_id.encode(),
+            partition=0,
+            timestamp=int(T0.timestamp() * 1000),
+        )
+        producer.flush()  # on the broker, as a crashed instance's records are
+        # The abort marker is stamped now, over a day after the event: the segment rolls.
+        producer.commit_transaction() if commit else producer.abort_transaction()
+    committed_group = (T0 + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    before = int((T0 - timedelta(hours=1)).timestamp() * 1000)
+    partition = TopicPartition(topic_settings.ms_ready, 0)
+    deadline = time.monotonic() + 120  # the cleaner wakes every 15 s
+    while True:
+        futures = admin.list_offsets(
+            {partition: OffsetSpec.for_timestamp(before)},
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+        )
+        if futures[partition].result().offset < 0:
+            break  # the cleaner emptied the first segment: the lookup now finds nothing
+        assert time.monotonic() < deadline, (
+            "the log cleaner did not empty the aborted transaction's segment within 120 s; "
+            "this broker's time lookup may no longer stop there"
+        )
+        time.sleep(1.0)
+
+    record = FinishedRecord()
+    reader = reader_for(kafka_bootstrap, topic_settings, record)
+    reader.ensure_covers(T0)
+    reader.close()
+    finished = record.group(committed_group)
+    assert finished is not None and finished.kind is FinishKind.MS_READY
+    assert record.group(T0.strftime("%Y-%m-%dT%H:%M:%S")) is None  # the aborted one
