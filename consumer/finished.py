@@ -138,7 +138,7 @@ class FinishedRecordReader:
             return
         since = when - self._lookback
         high = self._high_watermarks()
-        starts = self._offsets_for_time(since, high)
+        starts = self._offsets_for_time(since, list(high))
         ranges = {}
         for key, start in starts.items():
             stop = self._start.get(key, high[key])
@@ -157,7 +157,7 @@ class FinishedRecordReader:
         high = self._high_watermarks()
         new = [key for key in high if key not in self._end]
         if new:
-            starts = self._offsets_for_time(self._covered_from, {k: high[k] for k in new})
+            starts = self._offsets_for_time(self._covered_from, new)
             self._start.update(starts)
             self._end.update(starts)
         ranges = {key: (self._end[key], high[key]) for key in high if self._end[key] < high[key]}
@@ -191,7 +191,7 @@ class FinishedRecordReader:
         return self._list_offsets(self._partitions(), OffsetSpec.latest())
 
     def _offsets_for_time(
-        self, when: datetime, high: Mapping[PartitionKey, int]
+        self, when: datetime, keys: list[PartitionKey]
     ) -> dict[PartitionKey, int]:
         """First offset stamped at or after ``when`` in each partition, else its start.
 
@@ -211,7 +211,7 @@ class FinishedRecordReader:
         from confluent_kafka.admin import OffsetSpec
 
         stamp = int(when.timestamp() * 1000)
-        found = self._list_offsets(list(high), OffsetSpec.for_timestamp(stamp))
+        found = self._list_offsets(keys, OffsetSpec.for_timestamp(stamp))
         unresolved = [key for key, offset in found.items() if offset < 0]
         if unresolved:
             found.update(self._list_offsets(unresolved, OffsetSpec.earliest()))

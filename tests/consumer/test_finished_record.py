@@ -8,7 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import IsolationLevel, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from consumer.finished import FinishedRecordReader
 from consumer.outputs import Reason, SourceMessage, group_dead_letter
@@ -152,9 +153,6 @@ def test_reader_finds_groups_behind_a_segment_the_cleaner_emptied(kafka_bootstra
     leaves a segment whose batches are empty: Kafka's time lookup stops there and
     answers "no event that late" although a later segment holds a committed group.
     The reader must still find that group (else a restart converts it again)."""
-    from confluent_kafka import IsolationLevel, TopicPartition
-    from confluent_kafka.admin import AdminClient, OffsetSpec
-
     create_topics(kafka_bootstrap, topic_settings)  # compacted, segment.ms 1 day, as deployed
     codec = EventCodec()
     producer = Producer(
@@ -172,8 +170,10 @@ def test_reader_finds_groups_behind_a_segment_the_cleaner_emptied(kafka_bootstra
             timestamp=int(T0.timestamp() * 1000),
         )
         producer.flush()  # on the broker, as a crashed instance's records are
-        # The abort marker is stamped now, over a day after the event: the segment rolls.
-        producer.commit_transaction() if commit else producer.abort_transaction()
+        if commit:
+            producer.commit_transaction()
+        else:  # the abort marker is stamped now, over a day after the event: the segment rolls
+            producer.abort_transaction()
     committed_group = (T0 + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
 
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
