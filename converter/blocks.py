@@ -11,8 +11,9 @@ two cores:
   thread), and lets go of the block's pages (``MADV_DONTNEED``);
 * a writer thread hands the previous block to casacore, which holds the GIL while it
   copies into its tiles; a third thread then asks the kernel to start writing those
-  pages back (``POSIX_FADV_DONTNEED``, no GIL held) so that the final fsync has little
-  left to do, while the writer goes on with the next block.
+  pages back (``POSIX_FADV_DONTNEED``, no GIL held) and, once every input byte has been
+  read, waits until they are on disk (``fdatasync``), so that the final fsync has
+  little left to do, while the writer goes on with the next block.
 
 Two output buffer sets rotate, so memory is bounded by two blocks plus the mapped
 pages of about two blocks, whatever the size of the dump.
@@ -106,9 +107,12 @@ def stream_blocks(
     timer: StageTimer,
     blocks: Sequence[tuple[int, int]],
     ready: Callable[[int], None] | None = None,
+    inputs_read: Callable[[], bool] | None = None,
 ) -> None:
     """Fill every row of the bulk columns, block by block; raise the first error of
-    any stage. ``ready(n)`` returns once block n's input bytes are in memory."""
+    any stage. ``ready(n)`` returns once block n's input bytes are in memory;
+    ``inputs_read()`` tells whether all of them are, after which each block's write-back
+    waits until the block is on disk (:meth:`MainTableWriter.start_writeback`)."""
     size = max(stop - start for start, stop in blocks)
     out_sets = [_output_block(inputs, size, rows) for _ in range(2)]
     sources = _Sources(inputs, readers, rows.pol_map)
@@ -124,7 +128,7 @@ def stream_blocks(
 
     def writeback() -> None:
         with timer.stage("writeback"):
-            writer.start_writeback()
+            writer.start_writeback(durable=inputs_read is not None and inputs_read())
 
     with (
         ThreadPoolExecutor(1, thread_name_prefix="write") as write_pool,

@@ -198,7 +198,16 @@ def _build(
                 )
                 writer.put_keyword(SOURCE_KEYWORD, f"Table: {staging.ms_path / 'SOURCE'}")
                 writer.put_keyword("DSA110_GROUP_ID", inputs.group_id)
-            stream_blocks(inputs, readers, writer, block_inputs, timer, blocks, prefetcher.wait_for)
+            stream_blocks(
+                inputs,
+                readers,
+                writer,
+                block_inputs,
+                timer,
+                blocks,
+                ready=prefetcher.wait_for,
+                inputs_read=prefetcher.finished,
+            )
             with timer.stage("flush"):
                 writer.close()
         _check_unchanged(input_files)

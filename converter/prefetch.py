@@ -92,6 +92,10 @@ class Prefetcher:
         for thread in self._threads:
             thread.join()
 
+    def finished(self) -> bool:
+        """Whether every step has been read (or the threads were stopped)."""
+        return all(done.is_set() for done in self._read)
+
     def wait_for(self, step: int) -> None:
         """Wait until every range of ``step`` has been read (at once if not started)."""
         if self._started:

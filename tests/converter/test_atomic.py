@@ -17,12 +17,15 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import Angle
+from casacore import tables
 
 import converter.blocks
 import converter.ms_layout
+import converter.ms_writer
 from converter import ConversionError, ConversionOptions, convert_group
 from converter.manifest import MANIFEST_NAME
 from converter.ms_writer import MainTableWriter
+from converter.prefetch import Prefetcher
 from simulator import SimulationResult
 from tests.converter.conftest import dump_files
 from tests.converter.helpers import read_column
@@ -102,6 +105,26 @@ def test_small_blocks_give_the_same_ms(tmp_path, noisy_dump, monkeypatch):
         np.testing.assert_array_equal(
             read_column(tmp_path / "blocks.ms", column), read_column(tmp_path / "whole.ms", column)
         )
+
+
+@pytest.mark.parametrize("inputs_read", [True, False])
+def test_blocks_are_made_durable_once_the_inputs_are_read(
+    tmp_path, meridian_dump, small_blocks, monkeypatch, inputs_read
+):
+    """Once every input byte is read, each block's write-back waits for the disk
+    (fdatasync of the bulk files); before, it only starts the write-back."""
+    synced: list[str] = []
+    monkeypatch.setattr(Prefetcher, "finished", lambda self: inputs_read)
+    monkeypatch.setattr(
+        converter.ms_writer.os,
+        "fdatasync",
+        lambda fd: synced.append(Path(f"/proc/self/fd/{fd}").readlink().name),
+    )
+    output = tmp_path / "dump.ms"
+    convert_group(dump_files(meridian_dump), output)
+    with tables.table(str(output), ack=False) as table:
+        data_file = f"table.f{table.getdminfo('DATA')['SEQNR']}_TSM0"
+    assert synced.count(data_file) == (2 if inputs_read else 0)  # two blocks
 
 
 def test_failure_mid_way_leaves_no_ms_and_keeps_the_old_one(

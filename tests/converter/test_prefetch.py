@@ -113,3 +113,15 @@ def test_stop_releases_every_waiter(files):
     prefetcher.wait_for(0)
     prefetcher.wait_for(1)
     prefetcher.join()
+
+
+def test_finished_once_every_step_is_read_or_the_reading_stopped(files):
+    prefetcher = Prefetcher(halves(files), threads=1)
+    assert not prefetcher.finished()  # not started: nothing read yet
+    with prefetcher:
+        prefetcher.join()
+        assert prefetcher.finished()
+    stopped = Prefetcher(halves(files))
+    stopped.stop()
+    assert stopped.finished()
+    assert Prefetcher([[], []]).finished()  # no bytes to read at all
