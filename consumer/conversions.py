@@ -66,10 +66,16 @@ class GroupConversions:
     def running(self) -> int:
         return len(self._jobs)
 
-    def close_due(self, partitions: Mapping[int, PartitionState], now: float) -> None:
-        """Queue complete or timed-out groups; dead-letter those with too few subbands."""
+    def close_due(
+        self, partitions: Mapping[int, PartitionState], now: float, read_time: float
+    ) -> None:
+        """Queue complete or timed-out groups; dead-letter those with too few subbands.
+
+        ``read_time`` is the reading clock's time (what group timeouts count on), ``now``
+        the monotonic time (what retries are scheduled on).
+        """
         for state in partitions.values():
-            for group, reason in state.due(now, self.policy):
+            for group, reason in state.due(read_time, self.policy):
                 group.close_reason = reason
                 action = close_action(group, reason, self.policy)
                 missing = group.missing(self.policy.expected_subbands)

@@ -54,6 +54,8 @@ class Intake:
     #: The finished record of a group as this run sees it (None with --force for older ones).
     finished: Callable[[str], FinishedGroup | None]
     metrics: ConsumerMetrics
+    #: The clock a group's timeout counts on (:class:`consumer.reading_clock.ReadingClock`).
+    read_time: Callable[[], float] = time.monotonic
 
     def handle(self, state: PartitionState, message: Message) -> Verdict | None:
         """Fold ``message`` into ``state``; the verdict, or None for a non-SubbandFile."""
@@ -110,7 +112,7 @@ class Intake:
                 self._reject(state, source, Reason(exc.reason), exc.message, message, group_id)
                 return verdict
             entry = SubbandEntry(subband, source.offset, relative_path, path)
-            group = state.add(group_id, group_time, entry, time.monotonic())
+            group = state.add(group_id, group_time, entry, self.read_time())
             log.debug("subband added", n_subbands=len(group.subbands), **context)
         elif verdict in (Verdict.FINISHED, Verdict.ALREADY_REJECTED, Verdict.DUPLICATE):
             log.debug("event skipped", verdict=str(verdict), **context)

@@ -34,6 +34,7 @@ from consumer.outputs import (
     MS_READY,
     Reason,
 )
+from consumer.reading_clock import ReadingClock
 from consumer.settings import ConsumerSettings
 from consumer.state import (
     FinishedGroup,
@@ -123,6 +124,7 @@ class ConsumerService:
         self._stop_reason: str | None = None
         self._hurry = False
         self._paused: bool | None = None
+        self._clock = ReadingClock()
         self._last_loop = time.monotonic()
         self._last_activity = time.monotonic()
         self._last_commit = time.monotonic()
@@ -240,6 +242,7 @@ class ConsumerService:
             covers=reader.ensure_covers,
             finished=self._finished,
             metrics=self.metrics,
+            read_time=lambda: self._clock.read_time(time.monotonic()),
         )
         self._require_input_topic()
         self._consumer.subscribe(
@@ -285,7 +288,7 @@ class ConsumerService:
         assert self._conversions is not None
         self._conversions.collect(self._partitions, now)
         if self._stop_reason is None:  # stopping: take no new groups
-            self._conversions.close_due(self._partitions, now)
+            self._conversions.close_due(self._partitions, now, self._clock.read_time(now))
             self._conversions.dispatch(self._partitions, now)
         self._finish(now)
         self._apply_pause()
@@ -477,6 +480,7 @@ class ConsumerService:
         want = self._stop_reason is not None or self._pool.free_slots <= 0
         if want == self._paused:
             return
+        (self._clock.pause if want else self._clock.resume)(time.monotonic())
         assignment = self._consumer.assignment()
         if assignment:
             (self._consumer.pause if want else self._consumer.resume)(assignment)

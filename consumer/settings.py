@@ -75,7 +75,8 @@ class ConsumerSettings(ServiceSettings):
         900.0,
         gt=0,
         description="Close an incomplete group this many wall-clock seconds after its first "
-        "event was read (about three dumps). Restarts the count after a consumer restart.",
+        "event was read (about three dumps), not counting time when reading was paused "
+        "because every worker was busy. Restarts the count after a consumer restart.",
     )
     observation_horizon_s: float = Field(
         round(2.5 * DUMP_SECONDS),

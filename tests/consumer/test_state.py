@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from consumer.reading_clock import ReadingClock
 from consumer.state import (
     CloseAction,
     CloseReason,
@@ -266,3 +267,30 @@ def test_backoff_doubles_up_to_the_cap():
 def test_policy_rejects_min_above_expected():
     with pytest.raises(ValueError):
         GroupPolicy(expected_subbands=4, min_subbands=5)
+
+
+def test_reading_clock_stops_while_paused():
+    clock = ReadingClock()
+    assert clock.read_time(10.0) == 10.0
+    clock.pause(10.0)
+    clock.pause(12.0)  # already paused: the first pause counts
+    assert clock.read_time(25.0) == 10.0
+    clock.resume(30.0)
+    clock.resume(31.0)  # not paused: nothing changes
+    assert clock.read_time(34.0) == 14.0
+    clock.pause(40.0)
+    clock.resume(45.0)
+    assert clock.read_time(50.0) == 25.0
+
+
+def test_a_pause_does_not_time_a_group_out():
+    """A group opened before the partitions were paused times out only after
+    group_timeout_s of reading: its last subbands may wait unread behind the pause."""
+    clock = ReadingClock()
+    state = PartitionState("t", 0)
+    state.add(gid(0), gtime(0), entry(0, 0), clock.read_time(1000.0))
+    clock.pause(1010.0)  # every worker busy for 500 s
+    clock.resume(1510.0)
+    assert state.due(clock.read_time(1520.0), POLICY) == []  # 20 s of reading
+    [(group, reason)] = state.due(clock.read_time(1600.0), POLICY)  # 100 s of reading
+    assert group.group_id == gid(0) and reason is CloseReason.WALL_TIMEOUT
