@@ -9,7 +9,6 @@ transaction. Nothing here talks to Kafka except through the record reader it is 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,8 +53,9 @@ class Intake:
     #: The finished record of a group as this run sees it (None with --force for older ones).
     finished: Callable[[str], FinishedGroup | None]
     metrics: ConsumerMetrics
-    #: The clock a group's timeout counts on (:class:`consumer.reading_clock.ReadingClock`).
-    read_time: Callable[[], float] = time.monotonic
+    #: The clock a group's timeout counts on (:class:`consumer.reading_clock.ReadingClock`);
+    #: the same clock must decide when groups close.
+    read_time: Callable[[], float]
 
     def handle(self, state: PartitionState, message: Message) -> Verdict | None:
         """Fold ``message`` into ``state``; the verdict, or None for a non-SubbandFile."""
