@@ -13,17 +13,22 @@ strided passes with 12-element inner loops per subband (measured 4–6 ns per
 visibility, most of a conversion's CPU); here one compiled loop (numba, already required
 by pyuvdata) reads each value once and writes it once, in MS order. Its shape comes from
 measurements on a full dump, one thread, pages in memory (visibilities 1.26 → 0.84 s,
-4.9 → 3.3 ns each, against a loop that looked every value up in a table):
+4.9 → 3.3 ns each, against a loop that looked every value up in a table; then, on the
+slower machine of 2026-12-07, 6.5 → 5.8 and 7.3 → 6.4 ns each in two runs of
+``benchmarks/rephase_kernel.py`` against a loop that went row by row, and the flags
+3.6 → 2.0 and 3.4 → 2.1 ns each):
 
 * runs, not tables: a chunk row holds a run of channels of each polarisation, so the
-  loop walks channel runs with all polarisations of a channel side by side, and the
-  MS row is written run by run (no per-value index lookups);
-* row tiles: ``ROW_TILE`` rows of every subband are done before the next tile, so the
-  tile's MS rows (1.5 MB) stay in cache while the 16 subbands fill them, instead of
-  the whole block being swept from memory once per subband;
+  loop walks channel runs, with both polarisations of a channel side by side in the
+  correlator's layout, and writes the MS row run by run (no per-value index lookups);
+* chunk by chunk: the block is done one row-chunk (128 rows) at a time, and in it
+  each subband's chunks are read front to back, their rows one after the other, so a
+  run's place in the source and in the MS block is one addition from the last one (no
+  divisions per row) and the rows being filled (128 × 768 B per subband) stay in cache;
 * the phasors of a row, ``exp(i k f₀) · exp(i k δf)^j`` (``k = 2π Δw / c``), are four
   interleaved running products in complex128 (error ~1e-14 after 48 channels), so the
-  multiplications do not wait on each other.
+  multiplications do not wait on each other; a row-chunk's are computed once for all
+  of a subband's chunks.
 
 It releases the GIL, and one call covers every subband of a block, so it runs
 alongside casacore's writes with few hand-overs.
@@ -46,11 +51,6 @@ from numba.extending import intrinsic
 from converter.reader import BlockSource, ChunkGrid
 
 TWO_PI_OVER_C = 2.0 * np.pi / constants.c.to_value("m/s")
-
-
-#: Rows of every subband done before the next rows: 128 MS rows of 768 × 2 complex64
-#: (1.5 MB) stay in cache while the subbands fill them.
-ROW_TILE = 128
 
 
 @dataclass(frozen=True)
@@ -215,12 +215,13 @@ def load_kernels() -> None:
         differs(batch(dtype), 1, value)
 
 
-# The re-phasing and gathering kernels walk the chunks the same way: row r of a
-# row-chunk starts at ``within`` in each chunk; chunk (fc, pc) of the row-chunk holds
-# channels fc*cf .. fc*cf+cf-1 of file polarisations pc*cp .. pc*cp+cp-1,
-# channel-major. For channel run fc, ``starts[q]`` is where MS polarisation q's run
-# begins in the source (its values are cp apart); ``j0 + c * dj`` is the MS channel of
-# the run's value c.
+# The re-phasing and gathering kernels walk the chunks the same way: one row-chunk of
+# the block at a time and, in it, one subband at a time, chunk after chunk, each chunk
+# read front to back (its rows one after the other, a row holding ``cf`` channels × ``cp``
+# file polarisations, channel-major). Chunk (fc, pc) of a row-chunk holds channels
+# fc*cf .. fc*cf+cf-1 of file polarisations pc*cp .. pc*cp+cp-1. Channel c of run fc is
+# MS channel ``j0 + c * dj``. The MS block is addressed flat: MS polarisation q of
+# channel j of block row r is ``r * row_width + out_first[s] + j * n_pols + q``.
 
 
 @intrinsic
@@ -247,15 +248,6 @@ def _source(addresses: Any, lengths: Any, like: Any, s: int) -> Any:  # pragma: 
 
 
 @numba.njit(nogil=True, inline="always")
-def _row_start(
-    first_row_chunk: int, row: int, chunk_rows: int, per_row_chunk: int, cf: int, cp: int
-) -> tuple[int, int]:  # pragma: no cover - compiled
-    """``(base, within)`` of a block's row: the grid index of its row-chunk's first
-    chunk, and where the row begins inside each chunk."""
-    return (first_row_chunk + row // chunk_rows) * per_row_chunk, (row % chunk_rows) * cf * cp
-
-
-@numba.njit(nogil=True, inline="always")
 def _channel_run(
     fc: int, cf: int, n_freqs: int, descending: bool
 ) -> tuple[int, int, int]:  # pragma: no cover - compiled
@@ -266,12 +258,11 @@ def _channel_run(
 
 
 @numba.njit(nogil=True, inline="always")
-def _run_starts(
-    starts: Any, offsets: Any, base: int, within: int, fc: int, n_pc: int, cp: int, file_pols: Any
-) -> None:  # pragma: no cover - compiled
-    for q in range(file_pols.size):
-        fp = file_pols[q]
-        starts[q] = offsets[base + fc * n_pc + fp // cp] + within + fp % cp
+def _pol_start(
+    offsets: Any, base: int, fc: int, n_pc: int, cp: int, fp: int
+) -> int:  # pragma: no cover - compiled
+    """Where file polarisation ``fp``'s values of channel run ``fc`` begin (first row)."""
+    return offsets[base + fc * n_pc + fp // cp] + fp % cp
 
 
 @numba.njit(nogil=True, inline="always")
@@ -323,38 +314,47 @@ def _rephase_kernel(
 ) -> None:  # pragma: no cover - compiled
     n_pols = file_pols.size
     n_fc = -(-n_freqs // cf)
-    phasors = np.empty(n_freqs, dtype=np.complex64)
-    starts = np.empty(n_pols, dtype=np.int64)
-    for tile in range(0, n_rows, ROW_TILE):
+    row_len = cf * cp
+    row_width = out.shape[1]
+    flat = out.reshape(-1)
+    # The phasors of a row-chunk's rows for one subband, computed once for its chunks.
+    phasors = np.empty((min(chunk_rows, n_rows), n_freqs), dtype=np.complex64)
+    ph = phasors.reshape(-1)
+    for rc in range(-(-n_rows // chunk_rows)):
+        r0 = rc * chunk_rows
+        nr = min(chunk_rows, n_rows - r0)
         for s in range(addresses.size):
             source = _source(addresses, lengths, like, s)
             offsets = chunk_offsets[s]
-            first = out_first[s]
-            for row in range(tile, min(n_rows, tile + ROW_TILE)):
-                base, within = _row_start(
-                    first_row_chunks[s], row, chunk_rows, per_row_chunk, cf, cp
-                )
-                _fill_phasors(phasors, k[row], lowest[s], width_hz)
-                target = out[row]
-                for fc in range(n_fc):
-                    _run_starts(starts, offsets, base, within, fc, n_pc, cp, file_pols)
-                    j0, dj, count = _channel_run(fc, cf, n_freqs, descending[s])
-                    if n_pols == 2:  # the usual case: both values of a channel at once
-                        a0 = starts[0]
-                        a1 = starts[1]
+            base = (first_row_chunks[s] + rc) * per_row_chunk
+            for r in range(nr):
+                _fill_phasors(phasors[r], k[r0 + r], lowest[s], width_hz)
+            for fc in range(n_fc):
+                j0, dj, count = _channel_run(fc, cf, n_freqs, descending[s])
+                if n_pols == 2 and cp == 1:
+                    # The correlator's layout: both polarisations of a channel written
+                    # side by side, from their two chunks, with one phasor load.
+                    a0 = _pol_start(offsets, base, fc, n_pc, cp, file_pols[0])
+                    a1 = _pol_start(offsets, base, fc, n_pc, cp, file_pols[1])
+                    for r in range(nr):
+                        o = (r0 + r) * row_width + out_first[s]
+                        a = r * row_len
+                        p = r * n_freqs
                         for c in range(count):
                             j = j0 + c * dj
-                            factor = phasors[j]
-                            o = first + 2 * j
-                            target[o] = np.conj(source[a0 + c * cp]) * factor
-                            target[o + 1] = np.conj(source[a1 + c * cp]) * factor
-                        continue
-                    for c in range(count):
-                        j = j0 + c * dj
-                        factor = phasors[j]
-                        o = first + j * n_pols
-                        for q in range(n_pols):
-                            target[o + q] = np.conj(source[starts[q] + c * cp]) * factor
+                            factor = ph[p + j]
+                            flat[o + 2 * j] = np.conj(source[a0 + a + c]) * factor
+                            flat[o + 2 * j + 1] = np.conj(source[a1 + a + c]) * factor
+                    continue
+                for q in range(n_pols):
+                    a0 = _pol_start(offsets, base, fc, n_pc, cp, file_pols[q])
+                    for r in range(nr):
+                        o = (r0 + r) * row_width + out_first[s] + q
+                        a = a0 + r * row_len
+                        p = r * n_freqs
+                        for c in range(count):
+                            j = j0 + c * dj
+                            flat[o + j * n_pols] = np.conj(source[a + c * cp]) * ph[p + j]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -378,32 +378,36 @@ def _gather_kernel(
 ) -> None:  # pragma: no cover - compiled
     n_pols = file_pols.size
     n_fc = -(-n_freqs // cf)
-    starts = np.empty(n_pols, dtype=np.int64)
-    for tile in range(0, n_rows, ROW_TILE):
+    row_len = cf * cp
+    row_width = out.shape[1]
+    flat = out.reshape(-1)
+    for rc in range(-(-n_rows // chunk_rows)):
+        r0 = rc * chunk_rows
+        nr = min(chunk_rows, n_rows - r0)
         for s in range(addresses.size):
             source = _source(addresses, lengths, like, s)
             offsets = chunk_offsets[s]
-            first = out_first[s]
-            for row in range(tile, min(n_rows, tile + ROW_TILE)):
-                base, within = _row_start(
-                    first_row_chunks[s], row, chunk_rows, per_row_chunk, cf, cp
-                )
-                target = out[row]
-                for fc in range(n_fc):
-                    _run_starts(starts, offsets, base, within, fc, n_pc, cp, file_pols)
-                    j0, dj, count = _channel_run(fc, cf, n_freqs, descending[s])
-                    if n_pols == 2:
-                        a0 = starts[0]
-                        a1 = starts[1]
+            base = (first_row_chunks[s] + rc) * per_row_chunk
+            for fc in range(n_fc):
+                j0, dj, count = _channel_run(fc, cf, n_freqs, descending[s])
+                if n_pols == 2 and cp == 1:
+                    a0 = _pol_start(offsets, base, fc, n_pc, cp, file_pols[0])
+                    a1 = _pol_start(offsets, base, fc, n_pc, cp, file_pols[1])
+                    for r in range(nr):
+                        o = (r0 + r) * row_width + out_first[s]
+                        a = r * row_len
                         for c in range(count):
-                            o = first + 2 * (j0 + c * dj)
-                            target[o] = source[a0 + c * cp]
-                            target[o + 1] = source[a1 + c * cp]
-                        continue
-                    for c in range(count):
-                        o = first + (j0 + c * dj) * n_pols
-                        for q in range(n_pols):
-                            target[o + q] = source[starts[q] + c * cp]
+                            j = j0 + c * dj
+                            flat[o + 2 * j] = source[a0 + a + c]
+                            flat[o + 2 * j + 1] = source[a1 + a + c]
+                    continue
+                for q in range(n_pols):
+                    a0 = _pol_start(offsets, base, fc, n_pc, cp, file_pols[q])
+                    for r in range(nr):
+                        o = (r0 + r) * row_width + out_first[s] + q
+                        a = a0 + r * row_len
+                        for c in range(count):
+                            flat[o + (j0 + c * dj) * n_pols] = source[a + c * cp]
 
 
 @numba.njit(nogil=True, cache=True)
